@@ -1,0 +1,62 @@
+"""Named errors.
+
+Lambda reports an unhandled exception to Step Functions under its class name (``errorType``), so these
+names are what the state machine's ``Retry`` and ``Catch`` blocks match. Keep them stable.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class PhotosortError(Exception):
+    """Base class for every error photosort raises on purpose."""
+
+
+class ConfigurationError(PhotosortError):
+    """A setting or the routing rules are invalid; raised before any photo is touched."""
+
+
+class BackendThrottledError(PhotosortError):
+    """The classification service throttled us; transient, retried with backoff by the state machine."""
+
+
+class BackendUnavailableError(PhotosortError):
+    """The backend cannot serve requests (model not running, endpoint missing); not retried."""
+
+
+class BackendError(PhotosortError):
+    """The backend returned something we cannot use."""
+
+
+class ImageUnusableError(PhotosortError):
+    """The bytes cannot be turned into pixels for a backend. Carries a rejection reason."""
+
+    def __init__(self, reason: RejectionReason, detail: str) -> None:
+        super().__init__(f"{reason.value}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class StoreBusyError(PhotosortError):
+    """DynamoDB throttled us or a transaction conflicted; transient, retried by the state machine."""
+
+
+class DestinationConflictError(PhotosortError):
+    """A different object already sits at the destination key; the move refuses to overwrite it."""
+
+
+class SourceChangedError(PhotosortError):
+    """The source object changed (ETag differs) while it was being moved."""
+
+
+class RejectionReason(StrEnum):
+    """Why an upload was not a usable image. Stored in the record and in the rejected/ object's tags."""
+
+    EMPTY_OBJECT = "EmptyObject"
+    NOT_AN_IMAGE = "NotAnImage"
+    UNSUPPORTED_FORMAT = "UnsupportedFormat"
+    TRUNCATED_IMAGE = "TruncatedImage"
+    CORRUPT_IMAGE = "CorruptImage"
+    DECOMPRESSION_BOMB = "DecompressionBomb"
+    TOO_LARGE = "TooLarge"

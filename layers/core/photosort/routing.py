@@ -1,0 +1,193 @@
+"""Routing rules: which album or inventory category a photo belongs to, and the key it moves to.
+
+Rules are data (JSON, or YAML through the CLI), validated with pydantic before any photo is touched.
+A rule matches a label when the label's name or any of its parents equals one of the rule's labels
+(case-insensitive) with at least the rule's minimum confidence. Every matching rule makes a membership;
+the first matching rule, in file order, is the primary destination where the object itself lives.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+from collections.abc import Iterable
+from datetime import datetime
+from importlib import resources
+from pathlib import PurePosixPath
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from photosort import constants
+from photosort.errors import ConfigurationError
+from photosort.models import CollectionKind, ImageMetadata, Label, Membership
+
+PRESETS = ("family", "dealership")
+TEMPLATE_FIELDS = frozenset({"year", "month", "day", "stem", "ext", "sha8", "label", "album"})
+DEFAULT_PATH = "{year}/{stem}-{sha8}{ext}"
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
+_UNSAFE_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def _check_template(value: str) -> str:
+    fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+    unknown = sorted(fields - TEMPLATE_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field(s) {unknown} in path template; allowed: {sorted(TEMPLATE_FIELDS)}")
+    if "sha8" not in fields:
+        # The content-hash suffix is what keeps two different IMG_0001.jpg from colliding.
+        raise ValueError("path template must contain {sha8} so different photos never share a key")
+    if value.startswith("/") or ".." in PurePosixPath(value).parts:
+        raise ValueError("path template must be relative and must not contain '..'")
+    return value
+
+
+class Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    album: str = Field(description="Album or inventory category name: lowercase letters, digits, . _ -")
+    kind: CollectionKind = CollectionKind.ALBUM
+    labels: tuple[str, ...] = Field(min_length=1, description="Label names; a label's parents match too")
+    min_confidence: float | None = Field(None, ge=0, le=100)
+    path: str = DEFAULT_PATH
+
+    @field_validator("album")
+    @classmethod
+    def _album_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"{value!r} is not a valid name: use 1-63 lowercase letters, digits, '.', '_' or '-'")
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        cleaned = tuple(v.strip() for v in value)
+        if any(not v for v in cleaned):
+            raise ValueError("labels must not be empty strings")
+        return cleaned
+
+    _path = field_validator("path")(classmethod(lambda cls, v: _check_template(v)))
+
+
+class RuleSet(BaseModel):
+    """A rules file. ``min_confidence`` is the default for rules that do not set their own."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    version: int = Field(1, ge=1, le=1)
+    min_confidence: float = Field(60.0, ge=0, le=100)
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    unsorted_path: str = DEFAULT_PATH
+
+    _unsorted = field_validator("unsorted_path")(classmethod(lambda cls, v: _check_template(v)))
+
+    @model_validator(mode="after")
+    def _unique_albums(self) -> RuleSet:
+        seen: dict[str, CollectionKind] = {}
+        for rule in self.rules:
+            if seen.get(rule.album, rule.kind) is not rule.kind:
+                raise ValueError(f"album {rule.album!r} is used both as an album and as an inventory category")
+            seen[rule.album] = rule.kind
+        return self
+
+
+def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
+    """Parse and validate a JSON rules document; errors name the field and the problem."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(f"{source}: not valid JSON: {exc}") from exc
+    return validate_rules(data, source=source)
+
+
+def validate_rules(data: object, *, source: str = "rules") -> RuleSet:
+    try:
+        return RuleSet.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigurationError(f"{source}: invalid rules: {problems}") from exc
+
+
+def load_rules(spec: str) -> RuleSet:
+    """``spec`` is a bundled preset name (``family``, ``dealership``) or an inline JSON document."""
+    spec = spec.strip()
+    if spec in PRESETS:
+        text = resources.files("photosort.rules").joinpath(f"{spec}.json").read_text(encoding="utf-8")
+        return parse_rules(text, source=f"preset {spec!r}")
+    if spec.startswith("{"):
+        return parse_rules(spec, source=f"{constants.RULES} (inline JSON)")
+    raise ConfigurationError(f"{constants.RULES}: {spec!r} is neither a preset {list(PRESETS)} nor a JSON document")
+
+
+def _matches(rule_labels: Iterable[str], label: Label) -> bool:
+    names = {label.name.casefold(), *(p.casefold() for p in label.parents), *(c.casefold() for c in label.categories)}
+    return any(r.casefold() in names for r in rule_labels)
+
+
+def match(rules: RuleSet, labels: Iterable[Label]) -> tuple[Membership, ...]:
+    """All memberships, primary first: one per matching rule, each with the best label that passed it."""
+    ordered = sorted(labels, key=lambda lab: lab.confidence, reverse=True)
+    memberships: list[Membership] = []
+    for rule in rules.rules:
+        threshold = rules.min_confidence if rule.min_confidence is None else rule.min_confidence
+        best = next((lab for lab in ordered if lab.confidence >= threshold and _matches(rule.labels, lab)), None)
+        if best is not None and all(m.album != rule.album for m in memberships):
+            memberships.append(Membership(album=rule.album, kind=rule.kind, label=best.name, confidence=best.confidence))
+    return tuple(memberships)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.casefold()).strip("-") or "label"
+
+
+def render_key(
+    prefix: str,
+    template: str,
+    *,
+    source_key: str,
+    sha256: str,
+    when: datetime,
+    label: str = "",
+    album: str = "",
+    fmt: str | None = None,
+) -> str:
+    """The destination key: ``prefix`` + rendered template, keeping the original file name's stem."""
+    name = PurePosixPath(source_key).name or "object"
+    stem, dot, ext = name.rpartition(".")
+    if not dot or not stem:
+        stem, ext = name, (fmt or "").lower().replace("jpeg", "jpg")
+    stem = _UNSAFE_KEY_CHARS.sub("_", stem)[:150]  # S3 keys are at most 1024 bytes; keep room for the prefix
+    ext = _UNSAFE_KEY_CHARS.sub("_", ext.lower())[:10]
+    rendered = template.format(
+        year=f"{when.year:04d}",
+        month=f"{when.month:02d}",
+        day=f"{when.day:02d}",
+        stem=stem,
+        ext=f".{ext}" if ext else "",
+        sha8=sha256[:8],
+        label=_slug(label),
+        album=album,
+    )
+    return f"{prefix}{rendered}"
+
+
+def destination_for(membership: Membership | None, rules: RuleSet) -> tuple[str, str]:
+    """(prefix, template) for a primary membership, or for unsorted/ when there is none."""
+    if membership is None:
+        return constants.UNSORTED_PREFIX, rules.unsorted_path
+    rule = next(r for r in rules.rules if r.album == membership.album)
+    base = constants.ALBUMS_PREFIX if rule.kind is CollectionKind.ALBUM else constants.INVENTORY_PREFIX
+    return f"{base}{rule.album}/", rule.path
+
+
+def relative_source(source_key: str) -> str:
+    """The key below incoming/, used to mirror the user's folders under rejected/, failed/ and duplicates/."""
+    if source_key.startswith(constants.INCOMING_PREFIX):
+        return source_key[len(constants.INCOMING_PREFIX) :]
+    return source_key
+
+
+def when_taken(metadata: ImageMetadata | None, fallback: datetime) -> datetime:
+    return metadata.taken_at if metadata is not None and metadata.taken_at is not None else fallback

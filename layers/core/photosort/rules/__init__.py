@@ -1,0 +1,1 @@
+"""Bundled routing-rule presets (JSON). See README, "Routing rules"."""

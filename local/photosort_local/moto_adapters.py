@@ -1,0 +1,264 @@
+"""Small patches that fill moto's gaps for photosort's stack, each documented with what it fixes.
+
+1. Lambda invoke runs the real handler in-process (:mod:`photosort_local.lambda_runner`), not in Docker.
+2. CloudFormation creates state machines in the backend that executes them, with their type and their
+   ``DefinitionSubstitutions`` applied (moto puts them in the non-executing backend, drops
+   ``StateMachineType`` and ignores the substitutions).
+3. S3 sends EventBridge events as S3 does: URL-encoded key, a distinct sequencer per write, ISO time.
+4. EventBridge rules deliver to Step Functions targets (moto supports logs, SQS and buses only), honouring
+   the target's ``Input``/``InputPath``, its retry policy and its dead-letter queue.
+5. ``{"Ref": "AWS::NoValue"}`` inside a list (e.g. a policy under ``Fn::If``) removes the item, as in
+   CloudFormation, instead of leaving ``None`` behind.
+
+:func:`install` applies them once per process and refuses a moto version they were not tested against.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import moto
+
+from photosort_local import MOTO_VERSION
+from photosort_local.lambda_runner import LambdaRunner
+
+_installed = False
+_lock = threading.Lock()
+_runners: list[LambdaRunner] = []
+_sequencer = itertools.count(1)
+ExecutionListener = Callable[[str, dict[str, Any]], None]
+_listeners: list[ExecutionListener] = []
+
+
+class MotoVersionError(RuntimeError):
+    """The installed moto is not the version these adapters are tested against."""
+
+
+def register_runner(runner: LambdaRunner) -> None:
+    _runners.append(runner)
+
+
+def unregister_runner(runner: LambdaRunner) -> None:
+    if runner in _runners:
+        _runners.remove(runner)
+
+
+def add_execution_listener(listener: ExecutionListener) -> None:
+    """``listener(execution_arn, event)`` is called for every execution EventBridge starts."""
+    _listeners.append(listener)
+
+
+def remove_execution_listener(listener: ExecutionListener) -> None:
+    if listener in _listeners:
+        _listeners.remove(listener)
+
+
+def install() -> None:
+    global _installed  # noqa: PLW0603 - patches are process-wide, applied once
+    with _lock:
+        if _installed:
+            return
+        if moto.__version__ != MOTO_VERSION:
+            raise MotoVersionError(
+                f"photosort's moto adapters are tested against moto {MOTO_VERSION}, found {moto.__version__}; "
+                "install the pinned version (make install)"
+            )
+        _patch_lambda_invoke()
+        _patch_state_machine_cfn()
+        _patch_s3_eventbridge()
+        _patch_rule_targets()
+        _patch_cfn_novalue_in_lists()
+        _installed = True
+
+
+# 1 ---------------------------------------------------------------------------------------------------------
+def _patch_lambda_invoke() -> None:
+    from moto.awslambda.models import LambdaFunction
+
+    original = LambdaFunction.invoke
+
+    def invoke(self: Any, body: str, request_headers: Any, response_headers: Any) -> str | bytes:
+        runner = next((r for r in _runners if r.knows(self.function_name)), None)
+        if runner is None:
+            return original(self, body, request_headers, response_headers)
+        result = runner.invoke(self.function_name, body)
+        if result.function_error:
+            response_headers["x-amz-function-error"] = result.function_error
+        return result.payload
+
+    LambdaFunction.invoke = invoke
+
+
+# 2 ---------------------------------------------------------------------------------------------------------
+def _patch_state_machine_cfn() -> None:
+    from moto.stepfunctions import models as sfn_models
+    from moto.stepfunctions.responses import get_backend
+
+    def create_from_cloudformation_json(
+        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+    ) -> Any:
+        props = cloudformation_json["Properties"]
+        definition = props.get("DefinitionString") or json.dumps(props.get("Definition", {}))
+        for name, value in props.get("DefinitionSubstitutions", {}).items():
+            definition = definition.replace("${" + name + "}", str(value))
+        return get_backend(account_id, region_name).create_state_machine(
+            name=props.get("StateMachineName", resource_name),
+            definition=definition,
+            roleArn=props.get("RoleArn", ""),
+            tags=[{"key": t["Key"], "value": t["Value"]} for t in props.get("Tags", [])],
+            loggingConfiguration=_lower_keys(props.get("LoggingConfiguration")),
+            tracingConfiguration=_lower_keys(props.get("TracingConfiguration")),
+            sm_type=props.get("StateMachineType", "STANDARD"),
+        )
+
+    sfn_models.StateMachine.create_from_cloudformation_json = classmethod(create_from_cloudformation_json)
+
+
+def _lower_keys(value: Any) -> Any:
+    """CloudFormation spells ``Level``/``Destinations``; the API model spells ``level``/``destinations``."""
+    if isinstance(value, dict):
+        return {k[:1].lower() + k[1:]: _lower_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_lower_keys(v) for v in value]
+    return value
+
+
+# 3 ---------------------------------------------------------------------------------------------------------
+def _patch_s3_eventbridge() -> None:
+    from moto.events.models import events_backends
+    from moto.s3 import notifications
+
+    from photosort.storage import encode_event_key
+
+    def send(account_id: str, bucket: Any, event_name: str, key: Any) -> None:
+        event = {
+            "version": "0",
+            "id": str(uuid.uuid4()),
+            "detail-type": notifications._detail_type(event_name),
+            "source": "aws.s3",
+            "account": account_id,
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "region": bucket.region_name,
+            "resources": [bucket.arn],
+            "detail": {
+                "version": "0",
+                "bucket": {"name": bucket.name},
+                "object": {
+                    "key": encode_event_key(key.name),
+                    "size": key.size,
+                    "etag": key.etag.replace('"', ""),
+                    "sequencer": f"{next(_sequencer):016X}",
+                    **({"version-id": key.version_id} if key.version_id and key.version_id != "null" else {}),
+                },
+                "request-id": uuid.uuid4().hex[:16].upper(),
+                "requester": account_id,
+                "reason": event_name.split(":")[1] if ":" in event_name else event_name,
+            },
+        }
+        backend = events_backends[account_id][bucket.region_name]
+        for bus in list(backend.event_buses.values()):
+            for rule in list(bus.rules.values()):
+                if rule.state == "ENABLED":
+                    rule.send_to_targets(event, transform_input=False)
+
+    notifications._send_event_bridge_message = send
+
+
+# 4 ---------------------------------------------------------------------------------------------------------
+def _patch_rule_targets() -> None:
+    from moto.events.models import Rule
+    from moto.utilities.arns import parse_arn
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, original_event: dict[str, Any], transform_input: bool = True) -> None:
+        states = [t for t in self.targets if parse_arn(t["Arn"]).service == "states"]
+        if states and self.event_pattern.matches_event(original_event):
+            for target in states:
+                _start_execution(self, target, original_event)
+        others = [t for t in self.targets if t not in states]
+        if others:
+            saved = self.targets
+            self.targets = others
+            try:
+                original(self, original_event, transform_input)
+            finally:
+                self.targets = saved
+
+    Rule.send_to_targets = send_to_targets
+
+
+def _target_input(target: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    if "Input" in target:
+        return json.loads(target["Input"])
+    if "InputPath" in target:
+        node: Any = event
+        for part in target["InputPath"].removeprefix("$").strip(".").split("."):
+            node = node[part] if part else node
+        return node
+    return copy.deepcopy(event)
+
+
+def _start_execution(rule: Any, target: dict[str, Any], event: dict[str, Any]) -> None:
+    from moto.stepfunctions.responses import get_backend
+    from moto.utilities.arns import parse_arn
+
+    arn = parse_arn(target["Arn"])
+    attempts = 1 + int(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0) or 0)
+    payload = _target_input(target, event)
+    last_error: Exception | None = None
+    for _ in range(min(attempts, 3)):  # a missing state machine will not appear by retrying in-process
+        try:
+            execution = get_backend(arn.account, arn.region).start_execution(
+                target["Arn"], name=str(uuid.uuid4()), execution_input=json.dumps(payload)
+            )
+        except Exception as exc:  # noqa: BLE001 - any failure to start goes to the dead-letter queue
+            last_error = exc
+            continue
+        for listener in list(_listeners):
+            listener(execution.exec_arn, event)
+        return
+    _dead_letter(rule, target, event, last_error)
+
+
+def _dead_letter(rule: Any, target: dict[str, Any], event: dict[str, Any], error: Exception | None) -> None:
+    """Send the event to the target's DLQ with the attributes EventBridge adds."""
+    from moto.sqs.models import sqs_backends
+    from moto.utilities.arns import parse_arn
+
+    dlq = target.get("DeadLetterConfig", {}).get("Arn")
+    if not dlq:
+        return
+    arn = parse_arn(dlq)
+    sqs_backends[arn.account][arn.region].send_message(
+        queue_name=arn.resource_id,
+        message_body=json.dumps(event),
+        message_attributes={
+            "RULE_ARN": {"DataType": "String", "StringValue": rule.arn},
+            "TARGET_ARN": {"DataType": "String", "StringValue": target["Arn"]},
+            "ERROR_CODE": {"DataType": "String", "StringValue": type(error).__name__ if error else "Unknown"},
+            "ERROR_MESSAGE": {"DataType": "String", "StringValue": str(error)[:256] or "unknown"},
+        },
+    )
+
+
+# 5 ---------------------------------------------------------------------------------------------------------
+def _patch_cfn_novalue_in_lists() -> None:
+    from moto.cloudformation import parsing
+
+    original = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: Any) -> Any:
+        result = original(resource_json, resources_map)
+        if isinstance(resource_json, list) and isinstance(result, list):
+            return [item for item in result if item is not None]
+        return result
+
+    parsing.clean_json = clean_json

@@ -1,0 +1,249 @@
+"""The embedded stack: template.yaml deployed into moto, with the real ASL and the real handlers.
+
+>>> with EmbeddedStack() as stack:                      # doctest: +SKIP
+...     stack.s3.put_object(Bucket=stack.bucket, Key="incoming/cat.jpg", Body=data)
+...     stack.wait_idle()
+
+An upload under ``incoming/`` goes S3 -> EventBridge rule -> Step Functions (moto's engine, running
+``statemachine/sort_photo.asl.json``) -> each Lambda task runs its handler in-process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from photosort_local import moto_adapters, sam
+from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = REPO_ROOT / "template.yaml"
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
+FAKE_ACCOUNT_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+class StackError(RuntimeError):
+    """The embedded stack could not be deployed or did not settle."""
+
+
+@dataclass
+class ExecutionOutcome:
+    arn: str
+    status: str
+    key: str
+    output: dict[str, Any] | None
+    error: str | None
+    cause: str | None
+
+
+class EmbeddedStack:
+    """Deploys template.yaml into moto and runs it. Use as a context manager."""
+
+    def __init__(
+        self,
+        *,
+        parameters: dict[str, str] | None = None,
+        template: Path = TEMPLATE,
+        stack_name: str = "photosort",
+        region: str = "us-east-1",
+        log_dir: Path | None = None,
+        mock: bool = True,
+    ) -> None:
+        self.parameters = parameters or {}
+        self.template = template
+        self.stack_name = stack_name
+        self.region = region
+        self._mock_enabled = mock
+        self._mock: Any = None
+        self._tmp: tempfile.TemporaryDirectory[str] | None = None
+        self.log_dir = log_dir
+        self.runner: LambdaRunner | None = None
+        self.outputs: dict[str, str] = {}
+        self._executions: dict[str, dict[str, Any]] = {}
+        self._exec_lock = threading.Lock()
+        self._env_saved: dict[str, str | None] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+    def __enter__(self) -> EmbeddedStack:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        for key, value in FAKE_ACCOUNT_ENV.items():
+            self._env_saved[key] = os.environ.get(key)
+            os.environ.setdefault(key, value) if key != "AWS_DEFAULT_REGION" else os.environ.update({key: self.region})
+        moto_adapters.install()
+        if self._mock_enabled:
+            from moto import mock_aws
+
+            self._mock = mock_aws(config=MOTO_CONFIG)
+            self._mock.start()
+        if self.log_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="photosort-logs-")
+            self.log_dir = Path(self._tmp.name)
+        self.runner = LambdaRunner(log_dir=self.log_dir)
+        moto_adapters.register_runner(self.runner)
+        moto_adapters.add_execution_listener(self._on_execution)
+        try:
+            self._deploy()
+        except Exception:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        moto_adapters.remove_execution_listener(self._on_execution)
+        if self.runner is not None:
+            moto_adapters.unregister_runner(self.runner)
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+        if self._tmp is not None:
+            self._tmp.cleanup()
+            self._tmp = None
+        for key, old in self._env_saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+    # -- clients and outputs --------------------------------------------------------------------------
+    def client(self, service: str) -> Any:
+        return boto3.client(service, region_name=self.region)
+
+    @property
+    def s3(self) -> Any:
+        return self.client("s3")
+
+    @property
+    def bucket(self) -> str:
+        return self.outputs["PhotoBucketName"]
+
+    @property
+    def table(self) -> str:
+        return self.outputs["PhotoTableName"]
+
+    @property
+    def state_machine_arn(self) -> str:
+        return self.outputs["StateMachineArn"]
+
+    # -- deploy ---------------------------------------------------------------------------------------------
+    def _deploy(self) -> None:
+        packaged, uploads = sam.package(self.template)
+        s3 = self.s3
+        s3.create_bucket(Bucket=sam.ARTIFACTS_BUCKET)
+        for key, body in uploads.items():
+            s3.put_object(Bucket=sam.ARTIFACTS_BUCKET, Key=key, Body=body)
+        cfn = self.client("cloudformation")
+        cfn.create_stack(
+            StackName=self.stack_name,
+            TemplateBody=json.dumps(packaged.template),
+            Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in self.parameters.items()],
+            Capabilities=["CAPABILITY_IAM", "CAPABILITY_AUTO_EXPAND"],
+        )
+        stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
+        if stack["StackStatus"] != "CREATE_COMPLETE":
+            raise StackError(f"stack {self.stack_name} ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+        self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+        listed = cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
+        # moto lists resource types it cannot create (bucket and queue policies) without ids
+        resources = {r["LogicalResourceId"]: r for r in listed if "LogicalResourceId" in r}
+        self._apply_bucket_notifications(packaged.template, resources)
+        self._register_functions(packaged, resources)
+
+    def _apply_bucket_notifications(self, template: dict[str, Any], resources: dict[str, Any]) -> None:
+        """moto's CloudFormation ignores a bucket's NotificationConfiguration; apply it through the API."""
+        for logical_id, resource in template["Resources"].items():
+            config = resource.get("Properties", {}).get("NotificationConfiguration")
+            if resource["Type"] == "AWS::S3::Bucket" and config:
+                self.s3.put_bucket_notification_configuration(
+                    Bucket=resources[logical_id]["PhysicalResourceId"],
+                    NotificationConfiguration={
+                        "EventBridgeConfiguration": {}
+                    } if config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") else {},
+                )
+
+    def _register_functions(self, packaged: sam.PackagedTemplate, resources: dict[str, Any]) -> None:
+        assert self.runner is not None
+        lam = self.client("lambda")
+        # SAM names each layer after its logical id: arn:...:layer:<LogicalId>:<version>
+        layer_dirs = {name: artifact.source_dir for name, artifact in packaged.layers.items()}
+        for logical_id, artifact in packaged.functions.items():
+            name = resources[logical_id]["PhysicalResourceId"]
+            config = lam.get_function_configuration(FunctionName=name)
+            self.runner.register(
+                FunctionSpec(
+                    name=name,
+                    arn=config["FunctionArn"],
+                    code_dir=artifact.source_dir,
+                    handler=config["Handler"],
+                    layer_dirs=[layer_dirs[layer["Arn"].split(":")[-2]] for layer in config.get("Layers", [])],
+                    environment={k: str(v) for k, v in config.get("Environment", {}).get("Variables", {}).items()},
+                    timeout=config.get("Timeout", 3),
+                    memory_mb=config.get("MemorySize", 128),
+                    region=self.region,
+                )
+            )
+
+    # -- executions ----------------------------------------------------------------------------------------
+    def _on_execution(self, arn: str, event: dict[str, Any]) -> None:
+        with self._exec_lock:
+            self._executions[arn] = event
+
+    def executions(self) -> dict[str, dict[str, Any]]:
+        with self._exec_lock:
+            return dict(self._executions)
+
+    def _describe(self, arn: str) -> dict[str, Any]:
+        from moto.stepfunctions.responses import get_backend
+
+        execution = get_backend(self._account, self.region).describe_execution(arn)
+        return {
+            "status": str(execution.status if hasattr(execution, "status") else execution.exec_status),
+            "execution": execution,
+        }
+
+    @property
+    def _account(self) -> str:
+        return self.state_machine_arn.split(":")[4]
+
+    def wait_idle(self, timeout: float = 300.0, poll: float = 0.05) -> list[ExecutionOutcome]:
+        """Wait until every execution started so far has finished; return their outcomes."""
+        deadline = time.monotonic() + timeout
+        while True:
+            outcomes = [self.outcome(arn) for arn in self.executions()]
+            if all(o.status != "RUNNING" for o in outcomes):
+                return outcomes
+            if time.monotonic() > deadline:
+                running = [o.key for o in outcomes if o.status == "RUNNING"]
+                raise StackError(f"{len(running)} execution(s) still running after {timeout}s: {running[:5]}")
+            time.sleep(poll)
+
+    def outcome(self, arn: str) -> ExecutionOutcome:
+        sfn = self.client("stepfunctions")
+        desc = sfn.describe_execution(executionArn=arn)
+        event = self.executions().get(arn, {})
+        output = desc.get("output")
+        return ExecutionOutcome(
+            arn=arn,
+            status=desc["status"],
+            key=event.get("detail", {}).get("object", {}).get("key", ""),
+            output=json.loads(output) if output else None,
+            error=desc.get("error"),
+            cause=desc.get("cause"),
+        )
