@@ -303,6 +303,22 @@ class Repository:
         )
         return [_from_ddb(i) for i in resp.get("Items", [])]
 
+    def scan_images(self) -> Iterator[ImageRecord]:
+        """Every image record (a full table scan: for tools and tests, never for the pipeline)."""
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ExpressionAttributeValues": _item({":t": "image"}),
+        }
+        while True:
+            resp = self._db.scan(**kwargs)
+            for item in resp.get("Items", []):
+                yield ImageRecord.model_validate(_from_ddb(item))
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
     def list_albums(self) -> list[AlbumSummary]:
         albums: list[AlbumSummary] = []
         kwargs: dict[str, Any] = {
