@@ -81,7 +81,10 @@ class _ThreadRoutedStream(io.TextIOBase):
 
     def flush(self) -> None:
         target = getattr(self._local, "target", None)
-        (target or self._fallback).flush()
+        try:
+            (target or self._fallback).flush()
+        except ValueError:  # the stream behind it was closed (e.g. by a test runner's capture)
+            pass
 
     @property
     def fallback(self) -> Any:
@@ -119,6 +122,13 @@ class LambdaRunner:
     def register(self, spec: FunctionSpec) -> None:
         self.specs[spec.name] = spec
         self.specs[spec.arn] = spec
+
+    def close(self) -> None:
+        """Shut the containers down (close their log files)."""
+        with self._init_lock:
+            for container in self._containers.values():
+                container.log.close()
+            self._containers.clear()
 
     def knows(self, name_or_arn: str) -> bool:
         return name_or_arn in self.specs

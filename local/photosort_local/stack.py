@@ -15,6 +15,7 @@ import os
 import tempfile
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -110,6 +111,7 @@ class EmbeddedStack:
         moto_adapters.remove_execution_listener(self._on_execution)
         if self.runner is not None:
             moto_adapters.unregister_runner(self.runner)
+            self.runner.close()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -205,22 +207,19 @@ class EmbeddedStack:
         with self._exec_lock:
             self._executions[arn] = event
 
+    def redeliver(self, event: dict[str, Any]) -> str:
+        """Start an execution with ``event`` exactly as the rule's target would: EventBridge delivers at
+        least once, so the same event can arrive again (the tests use this to prove idempotency)."""
+        sfn = self.client("stepfunctions")
+        arn = sfn.start_execution(
+            stateMachineArn=self.state_machine_arn, name=str(uuid.uuid4()), input=json.dumps(event)
+        )["executionArn"]
+        self._on_execution(arn, event)
+        return arn
+
     def executions(self) -> dict[str, dict[str, Any]]:
         with self._exec_lock:
             return dict(self._executions)
-
-    def _describe(self, arn: str) -> dict[str, Any]:
-        from moto.stepfunctions.responses import get_backend
-
-        execution = get_backend(self._account, self.region).describe_execution(arn)
-        return {
-            "status": str(execution.status if hasattr(execution, "status") else execution.exec_status),
-            "execution": execution,
-        }
-
-    @property
-    def _account(self) -> str:
-        return self.state_machine_arn.split(":")[4]
 
     def wait_idle(self, timeout: float = 300.0, poll: float = 0.05) -> list[ExecutionOutcome]:
         """Wait until every execution started so far has finished; return their outcomes."""
