@@ -1,0 +1,79 @@
+"""Routing rules: validation errors that name the field, matching on labels and parents, destination keys."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from photosort.errors import ConfigurationError
+from photosort.models import Label
+from photosort.routing import destination_for, load_rules, match, render_key, validate_rules
+
+
+def label(name: str, confidence: float, *parents: str) -> Label:
+    return Label(name=name, confidence=confidence, parents=parents)
+
+
+def test_presets_load() -> None:
+    assert [r.album for r in load_rules("family").rules][:3] == ["people", "pets", "animals"]
+    assert {r.kind.value for r in load_rules("dealership").rules} == {"inventory"}
+
+
+def test_matching_uses_parents_case_insensitively_and_keeps_rule_order() -> None:
+    rules = load_rules("family")
+
+    found = match(rules, [label("tabby cat", 80, "cat", "ANIMAL")])
+
+    assert [(m.album, m.label) for m in found] == [("pets", "tabby cat"), ("animals", "tabby cat")]
+
+
+def test_below_the_threshold_nothing_matches() -> None:
+    rules = load_rules("family")  # min_confidence 60
+    assert match(rules, [label("Cat", 59.9, "Animal")]) == ()
+    assert destination_for(None, rules)[0] == "unsorted/"
+
+
+def test_a_rule_threshold_overrides_the_default() -> None:
+    rules = load_rules("family")  # people needs 80
+    assert match(rules, [label("Person", 70)]) == ()
+    assert match(rules, [label("Person", 85)])[0].album == "people"
+
+
+def test_destination_key_keeps_the_name_and_adds_the_hash() -> None:
+    key = render_key(
+        "albums/pets/", "{year}/{stem}-{sha8}{ext}",
+        source_key="incoming/trip/IMG 0001.JPG", sha256="abcdef0123", when=datetime(2024, 7, 1),
+    )
+    assert key == "albums/pets/2024/IMG 0001-abcdef01.jpg"
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"rules": []}, "rules: Tuple should have at least 1 item"),
+        ({"rules": [{"album": "Bad Name", "labels": ["Cat"]}]}, "rules.0.album"),
+        ({"rules": [{"album": "a", "labels": ["Cat"], "min_confidence": 101}]}, "rules.0.min_confidence"),
+        ({"rules": [{"album": "a", "labels": ["Cat"], "path": "{year}/{stem}{ext}"}]}, "must contain {sha8}"),
+        ({"rules": [{"album": "a", "labels": ["Cat"], "path": "../{sha8}"}]}, "must not contain '..'"),
+        ({"rules": [{"album": "a", "labels": ["Cat"], "colour": "red"}]}, "rules.0.colour"),
+        (
+            {"rules": [{"album": "a", "labels": ["Cat"]}, {"album": "a", "kind": "inventory", "labels": ["Car"]}]},
+            "both as an album and as an inventory category",
+        ),
+    ],
+)
+def test_bad_rules_name_the_field_and_the_problem(rules: dict, message: str) -> None:
+    with pytest.raises(ConfigurationError, match="invalid rules") as error:
+        validate_rules(rules)
+    assert message in str(error.value)
+
+
+def test_inline_json_and_unknown_presets() -> None:
+    inline = json.dumps({"rules": [{"album": "gadgets", "labels": ["Phone"]}]})
+    assert load_rules(inline).rules[0].album == "gadgets"
+    with pytest.raises(ConfigurationError, match="neither a preset"):
+        load_rules("holidays")
+    with pytest.raises(ConfigurationError, match="not valid JSON"):
+        load_rules("{not json")
