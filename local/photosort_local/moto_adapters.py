@@ -9,6 +9,10 @@
    the target's ``Input``/``InputPath``, its retry policy and its dead-letter queue.
 5. ``{"Ref": "AWS::NoValue"}`` inside a list (e.g. a policy under ``Fn::If``) removes the item, as in
    CloudFormation, instead of leaving ``None`` behind.
+6. DynamoDB writes are atomic with respect to each other, as in DynamoDB: moto checks a condition and then
+   writes without a lock, and rolls a failed transaction back by restoring a deep copy of the whole table,
+   which undoes other threads' writes made meanwhile and costs O(table) per transaction. Here every write
+   and read holds one lock, and a failed transaction is undone from copies of just the items it touched.
 
 :func:`install` applies them once per process and refuses a moto version they were not tested against.
 """
@@ -75,6 +79,7 @@ def install() -> None:
         _patch_s3_eventbridge()
         _patch_rule_targets()
         _patch_cfn_novalue_in_lists()
+        _patch_dynamodb_atomicity()
         _installed = True
 
 
@@ -262,3 +267,64 @@ def _patch_cfn_novalue_in_lists() -> None:
         return result
 
     parsing.clean_json = clean_json
+
+
+# 6 ---------------------------------------------------------------------------------------------------------
+class _KeepTable:
+    """Stands in for the ``copy`` module inside moto's transact_write_items: no whole-table snapshot."""
+
+    @staticmethod
+    def deepcopy(value: Any, memo: Any = None) -> Any:
+        return value
+
+
+def _patch_dynamodb_atomicity() -> None:
+    from moto.dynamodb import models as ddb
+
+    backend_cls = ddb.DynamoDBBackend
+    lock = threading.RLock()
+
+    def locked(method: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("put_item", "update_item", "delete_item", "get_item", "query", "scan", "batch_write_item"):
+        if hasattr(backend_cls, name):
+            setattr(backend_cls, name, locked(getattr(backend_cls, name)))
+
+    original = backend_cls.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        with lock:
+            undo = []
+            for entry in transact_items:
+                op = next(iter(entry.values()))
+                table = self.get_table(op["TableName"])
+                keys = op.get("Key") or {a: op["Item"][a] for a in (table.hash_key_attr, table.range_key_attr) if a}
+                hash_key, range_key = self.get_keys_value(table, keys)
+                undo.append((table, hash_key, range_key, copy.deepcopy(table.get_item(hash_key, range_key))))
+            ddb.copy = _KeepTable
+            try:
+                return original(self, transact_items)
+            except Exception:
+                for table, hash_key, range_key, before in reversed(undo):
+                    _restore(table, hash_key, range_key, before)
+                raise
+            finally:
+                ddb.copy = copy
+
+    backend_cls.transact_write_items = transact_write_items
+
+
+def _restore(table: Any, hash_key: Any, range_key: Any, before: Any) -> None:
+    if range_key is None:
+        table.items.pop(hash_key, None)
+        if before is not None:
+            table.items[hash_key] = before
+        return
+    table.items[hash_key].pop(range_key, None)
+    if before is not None:
+        table.items[hash_key][range_key] = before

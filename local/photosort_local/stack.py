@@ -76,6 +76,7 @@ class EmbeddedStack:
         self._executions: dict[str, dict[str, Any]] = {}
         self._exec_lock = threading.Lock()
         self._env_saved: dict[str, str | None] = {}
+        self._clients: dict[str, Any] = {}
 
     # -- lifecycle --------------------------------------------------------------------------------------
     def __enter__(self) -> EmbeddedStack:
@@ -115,6 +116,7 @@ class EmbeddedStack:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+        self._clients.clear()
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
@@ -126,7 +128,10 @@ class EmbeddedStack:
 
     # -- clients and outputs --------------------------------------------------------------------------
     def client(self, service: str) -> Any:
-        return boto3.client(service, region_name=self.region)
+        """A boto3 client for the embedded account (cached: building clients is slow)."""
+        if service not in self._clients:
+            self._clients[service] = boto3.client(service, region_name=self.region)
+        return self._clients[service]
 
     @property
     def s3(self) -> Any:
@@ -221,16 +226,21 @@ class EmbeddedStack:
         with self._exec_lock:
             return dict(self._executions)
 
-    def wait_idle(self, timeout: float = 300.0, poll: float = 0.05) -> list[ExecutionOutcome]:
+    def wait_idle(self, timeout: float = 300.0, poll: float = 0.1) -> list[ExecutionOutcome]:
         """Wait until every execution started so far has finished; return their outcomes."""
+        from moto.stepfunctions.responses import get_backend
+
+        backend = get_backend(self.state_machine_arn.split(":")[4], self.region)
         deadline = time.monotonic() + timeout
         while True:
-            outcomes = [self.outcome(arn) for arn in self.executions()]
-            if all(o.status != "RUNNING" for o in outcomes):
-                return outcomes
+            # Read the engine's status directly: an API call per running execution per poll would compete
+            # with the executions themselves for the interpreter.
+            pending = [arn for arn in self.executions() if backend.describe_execution(arn).status == "RUNNING"]
+            if not pending:
+                return [self.outcome(arn) for arn in self.executions()]
             if time.monotonic() > deadline:
-                running = [o.key for o in outcomes if o.status == "RUNNING"]
-                raise StackError(f"{len(running)} execution(s) still running after {timeout}s: {running[:5]}")
+                keys = [self.executions()[arn].get("detail", {}).get("object", {}).get("key") for arn in pending]
+                raise StackError(f"{len(pending)} execution(s) still running after {timeout}s: {keys[:5]}")
             time.sleep(poll)
 
     def outcome(self, arn: str) -> ExecutionOutcome:

@@ -229,23 +229,25 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
 def quarantine(s3: Any, repo: Repository, ref: ObjectRef, error: FailureInfo) -> Decision:
     """Record the failure and move the object under failed/, so nothing stays behind in incoming/."""
     found = storage.resolve(s3, ref)
-    iid = image_id(found or ref)  # the id Inspect computed: it uses the resolved key too
-    stored = repo.get(iid)
     if found is None:
-        # Nothing left to move: either the move finished before the error (keep that outcome) or the
-        # object was deleted by someone else (record that).
-        if stored is not None:
-            return _decision(stored, created=False)
+        # Nothing left to move. Either another delivery of this event finished first (its record stands;
+        # the event may name the key encoded or plain, so look under each form) or someone deleted it.
+        for key in storage.key_candidates(ref.key):
+            stored = repo.get(image_id(ref.model_copy(update={"key": key})))
+            if stored is not None:
+                return _decision(stored, created=False)
+        plain = storage.key_candidates(ref.key)[0]
         rec = ImageRecord.build(
-            image_id=iid,
+            image_id=image_id(ref.model_copy(update={"key": plain})),
             bucket=ref.bucket,
-            source_key=ref.key,
-            destination_key=ref.key,
+            source_key=plain,
+            destination_key=plain,
             status=Status.FAILED,
             reason=f"{error.error}: object disappeared before it could be set aside",
             error=error.cause[:1000],
         )
         return _decision(repo.mark_failed(rec), created=True)
+    iid = image_id(found)  # the id Inspect computed: it uses the resolved key too
     sha = _stream_sha256(s3, found)
     rec = ImageRecord.build(
         image_id=iid,

@@ -89,6 +89,8 @@ def read(s3: Any, ref: ObjectRef, *, max_bytes: int | None = None) -> bytes:
             raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} changed since the event was sent") from exc
         if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # zero-byte object with a Range
             return b""
+        if _missing(exc):
+            raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} is gone (moved by another delivery?)") from exc
         raise
     with body:
         return body.read()
@@ -165,7 +167,10 @@ def move(
         try:
             s3.copy_object(**kwargs)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            if _missing(exc) and _verified(s3, bucket, destination_key, sha256, source.size):
+                # A concurrent delivery of the same event moved it between our checks and our copy.
+                return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
+            if _missing(exc) or exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
                 raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
             raise
     if not _verified(s3, bucket, destination_key, sha256, src["ContentLength"]):
