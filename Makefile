@@ -4,6 +4,9 @@ PYTHON ?= $(shell PYENV_VERSION=3.13.0 pyenv which python 2>/dev/null || command
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# checkov gets its own venv: resolving it together with aws-sam-cli backtracks for a very long time.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 # sam build for python3.13 needs python3.13 on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -16,16 +19,24 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $@
 
+$(CHECKOV_STAMP): .ci/checkov-requirements.txt
+	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/checkov-requirements.txt
+	touch $@
+
 install: $(STAMP)
 
 demo: install
 	$(BIN)/photosort demo
 
-test: install
+test: install $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q
 
-lint: install
-	$(BIN)/cfn-lint template.yaml
+lint: install $(CHECKOV_STAMP)
+	$(BIN)/cfn-lint template.yaml --append-rules cfn_lint_serverless.rules
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --skip-download --compact --quiet
 	$(BIN)/sam validate --lint
 
 build: install
@@ -34,8 +45,8 @@ build: install
 bench: install
 	$(BIN)/python -m bench
 
-load-test: install
+load-test: install $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/reliability/test_load.py
 
 clean:
-	rm -rf .aws-sam $(VENV) .pytest_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) .pytest_cache
