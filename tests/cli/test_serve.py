@@ -1,0 +1,157 @@
+"""``photosort local serve`` through the real entry point, and ``albums``/``album`` against its endpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from photosort.repository import ImageRecord, Repository
+from photosort_local.samples import find_sample
+
+ENTRY_POINT = Path(sys.executable).with_name("photosort")
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+START_TIMEOUT = 90.0
+SORT_TIMEOUT = 60.0
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    endpoint: str
+    bucket: str
+    table: str
+
+    def client(self, service: str):
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1", **_credentials())
+
+
+def _credentials() -> dict[str, str]:
+    return {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+def _read_until_ready(process: subprocess.Popen[str]) -> str:
+    """Everything serve prints up to its Ready line; fails fast if it exits or takes too long."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            lines.put(line)
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            line = lines.get(timeout=max(0.1, deadline - time.monotonic()))
+        except queue.Empty:
+            break
+        if line is None:
+            pytest.fail(f"serve exited early with {process.wait()}:\n{''.join(seen)}")
+        seen.append(line)
+        if line.startswith("Ready."):
+            return "".join(seen)
+    pytest.fail(f"serve did not get ready in {START_TIMEOUT}s:\n{''.join(seen)}")
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[Served]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE"))}
+    process = subprocess.Popen(
+        [str(ENTRY_POINT), "local", "serve", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**env, **FAKE_ENV},
+    )
+    try:
+        guide = _read_until_ready(process)
+        yield Served(
+            process=process,
+            endpoint=re.search(r"serving on (http://\S+)", guide).group(1),
+            bucket=re.search(r"bucket\s+(\S+)", guide).group(1),
+            table=re.search(r"table\s+(\S+)", guide).group(1),
+        )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def _wait_for_record(repo: Repository, source_key: str) -> ImageRecord:
+    deadline = time.monotonic() + SORT_TIMEOUT
+    while time.monotonic() < deadline:
+        found = [r for r in repo.scan_images() if r.source_key == source_key]
+        if found:
+            return found[0]
+        time.sleep(0.2)
+    pytest.fail(f"no record for {source_key} after {SORT_TIMEOUT}s")
+
+
+@pytest.fixture(scope="module")
+def uploaded(served: Served) -> ImageRecord:
+    """chelsea.png uploaded through the server, as `aws s3 cp` would, and sorted by the stack behind it."""
+    key = "incoming/from the server/chelsea.png"
+    served.client("s3").put_object(Bucket=served.bucket, Key=key, Body=find_sample("chelsea").read_bytes())
+    return _wait_for_record(Repository(served.client("dynamodb"), served.table), key)
+
+
+def test_upload_through_server_is_sorted(served: Served, uploaded: ImageRecord) -> None:
+    assert uploaded.status.value == "sorted"
+    assert uploaded.destination_key.startswith("albums/pets/")
+    s3 = served.client("s3")
+    deadline = time.monotonic() + SORT_TIMEOUT  # the record is written before the Sort step moves the object
+    while time.monotonic() < deadline:
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=served.bucket).get("Contents", [])]
+        if keys == [uploaded.destination_key]:
+            break
+        time.sleep(0.2)
+    assert keys == [uploaded.destination_key]
+
+
+def test_albums_json(cli, served: Served, uploaded: ImageRecord) -> None:
+    run = cli("albums", "--endpoint-url", served.endpoint, "--table", served.table, "--region", "us-east-1", "--json")
+    assert run.code == 0, run.err
+    albums = json.loads(run.out)["albums"]
+    assert {"album": "pets", "kind": "album", "image_count": 1} in albums
+
+
+def test_album_by_stack_name(cli, served: Served, uploaded: ImageRecord) -> None:
+    run = cli("album", "pets", "--endpoint-url", served.endpoint, "--stack", "photosort", "--json")
+    assert run.code == 0, run.err
+    page = json.loads(run.out)
+    assert page["album"] == "pets" and page["image_count"] == 1 and page["next_token"] is None
+    assert [item["destination_key"] for item in page["items"]] == [uploaded.destination_key]
+
+    human = cli("album", "pets", "--endpoint-url", served.endpoint, "--table", served.table)
+    assert human.code == 0 and uploaded.destination_key in human.out
+
+
+def test_unknown_album(cli, served: Served, uploaded: ImageRecord) -> None:
+    run = cli("album", "dinosaurs", "--endpoint-url", served.endpoint, "--table", served.table)
+    assert run.code == 1
+    assert "no album named dinosaurs; albums: animals, pets" in run.err
+
+
+def test_sigterm_stops_serve(served: Served) -> None:
+    served.process.send_signal(signal.SIGTERM)
+    assert served.process.wait(timeout=30) == 0
