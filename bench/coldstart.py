@@ -1,0 +1,215 @@
+"""Benchmark 5: cold start of each function, and the deployment size of each function plus its layers.
+
+Cold start: a fresh Python subprocess per run imports the handler module (which initialises clients, settings,
+rules and, for classify, the ONNX session) with the function's environment and the layers on PYTHONPATH. The
+figure is import + init inside the process (interpreter start-up is reported separately). Then one representative
+call (inspect: ``imaging.inspect_image``; classify: ``backend.classify_bytes``) pulls in what the function imports
+lazily, and the top-level modules loaded are compared with each layer's packages: a layer package that no
+function using the layer imports is dead weight.
+
+Size: ``sam build --build-dir <tmp>`` (arm64 wheels from PyPI), unzipped bytes per function and per layer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import REPO, Result, report
+
+NAME = "coldstart"
+RUNS = 3
+TARGET_CLASSIFY_S = 1.0
+TARGET_CLASSIFY_MB = 125.0
+LAMBDA_LIMIT_MB = 250.0
+
+_PROBE = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import app
+init = time.perf_counter() - t0
+touch = None
+from photosort_local.samples import find_sample
+data = find_sample("china").read_bytes()
+t1 = time.perf_counter()
+if sys.argv[1] == "inspect":
+    from photosort import imaging
+    imaging.inspect_image(data)
+    touch = time.perf_counter() - t1
+elif sys.argv[1] == "classify":
+    app.backend.classify(type("I", (), {"read": staticmethod(lambda: data)})())
+    touch = time.perf_counter() - t1
+mods = sorted({m.split(".")[0] for m in sys.modules})
+print(json.dumps({"init_s": init, "first_call_s": touch, "maxrss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024, "modules": mods}))
+"""
+
+
+def function_env(name: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_"))}
+    env.update(
+        {
+            "PHOTOSORT_TABLE_NAME": "x",
+            "PHOTOSORT_BACKEND": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": f"photosort-{name}",
+            "POWERTOOLS_METRICS_NAMESPACE": "Photosort",
+            "PYTHONPATH": os.pathsep.join(
+                [str(REPO / "layers" / "core"), str(REPO / "layers" / "model"), str(REPO / "functions" / name), str(REPO / "local")]
+            ),
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    return env
+
+
+def cold_start(name: str) -> dict[str, Any]:
+    env = function_env(name)
+    runs = []
+    for _ in range(RUNS):
+        out = subprocess.run(
+            [sys.executable, "-c", _PROBE, name], env=env, cwd=REPO / "functions" / name,
+            capture_output=True, text=True, timeout=120, check=True,
+        )
+        runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    t = []
+    for _ in range(RUNS):
+        t0 = __import__("time").perf_counter()
+        subprocess.run([sys.executable, "-c", "pass"], env=env, timeout=60, check=True)
+        t.append(__import__("time").perf_counter() - t0)
+    return {
+        "init_s": statistics.median(r["init_s"] for r in runs),
+        "init_runs_s": [round(r["init_s"], 3) for r in runs],
+        "first_call_s": runs[-1]["first_call_s"],
+        "maxrss_mb": max(r["maxrss_mb"] for r in runs),
+        "interpreter_start_s": statistics.median(t),
+        "modules": runs[-1]["modules"],
+    }
+
+
+# ------------------------------------------------------------------------------------------------ sizes
+
+
+def du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def top_level_packages(layer_python: Path) -> dict[str, int]:
+    out = {}
+    for p in layer_python.iterdir():
+        if p.name.endswith((".dist-info", ".data", ".libs")) or p.name in ("__pycache__", "bin", "requirements.txt", "NOTICE"):
+            continue
+        name = p.name.split(".")[0] if p.is_file() else p.name
+        if p.is_file() and not p.name.endswith((".py", ".so")):
+            continue
+        out[name] = out.get(name, 0) + (du(p) if p.is_dir() else p.stat().st_size)
+    # a package's vendored shared libraries (numpy.libs, pillow.libs) count towards it
+    for p in layer_python.glob("*.libs"):
+        owner = p.name.removesuffix(".libs").replace("-", "_")
+        owner = {"pillow": "PIL"}.get(owner, owner)
+        if owner in out:
+            out[owner] += du(p)
+    return out
+
+
+def sam_build(build_dir: Path) -> None:
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+           "SAM_CLI_TELEMETRY": "0"}
+    sam = shutil.which("sam", path=env["PATH"]) or "sam"
+    subprocess.run(
+        [sam, "build", "--template", str(REPO / "template.yaml"), "--build-dir", str(build_dir)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=True,
+    )
+
+
+def function_layers() -> dict[str, list[str]]:
+    from photosort_local.cost import read_template
+
+    template = read_template(REPO / "template.yaml")
+    global_layers = [l["Ref"] for l in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(l, dict)]
+    out = {}
+    for logical_id, res in template["Resources"].items():
+        if res.get("Type") == "AWS::Serverless::Function":
+            own = [l["Ref"] for l in res["Properties"].get("Layers", []) if isinstance(l, dict)]
+            out[logical_id] = list(dict.fromkeys(global_layers + own))
+    return out
+
+
+def run() -> tuple[list[Result], dict[str, Any]]:
+    results: list[Result] = []
+    functions = sorted(p.name for p in (REPO / "functions").iterdir() if (p / "app.py").is_file())
+    starts: dict[str, Any] = {}
+    for name in functions:
+        starts[name] = cs = cold_start(name)
+        is_classify = name == "classify"
+        report(
+            results,
+            Result(
+                name=f"coldstart: {name} import + init (fresh process)",
+                figure=cs["init_s"],
+                unit="s",
+                target=f"< {TARGET_CLASSIFY_S:.0f} s" if is_classify else "",
+                ratio=None,
+                ratio_label="",
+                passed=(cs["init_s"] < TARGET_CLASSIFY_S) if is_classify else None,
+                details={k: v for k, v in cs.items() if k != "modules"},
+            ),
+        )
+        print(f"      runs {cs['init_runs_s']} s; interpreter start {cs['interpreter_start_s']:.3f} s; "
+              f"first call {cs['first_call_s'] or 0:.3f} s; peak RSS {cs['maxrss_mb']:.0f} MB")
+
+    layers_of = function_layers()
+    sizes: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="photosort-sam-") as tmp:
+        build = Path(tmp) / "build"
+        try:
+            sam_build(build)
+        except (OSError, subprocess.SubprocessError) as exc:
+            err = getattr(exc, "stderr", "") or str(exc)
+            print(f"  sam build failed, sizes skipped: {err[-1500:]}")
+            return results, {"cold_start": starts, "sizes": None}
+        layer_mb = {d.name: du(d) / 1e6 for d in build.iterdir() if d.is_dir() and d.name.endswith("Layer")}
+        layer_pkgs = {name: top_level_packages(build / name / "python") for name in layer_mb}
+        for logical_id, layers in sorted(layers_of.items()):
+            fn_mb = du(build / logical_id) / 1e6
+            total = fn_mb + sum(layer_mb[l] for l in layers)
+            short = logical_id.removesuffix("Function").lower()
+            sizes[short] = {"function_mb": fn_mb, "layers": {l: layer_mb[l] for l in layers}, "total_mb": total}
+            is_classify = short == "classify"
+            report(
+                results,
+                Result(
+                    name=f"size: {short} + layers ({', '.join(layers)}), unzipped",
+                    figure=total,
+                    unit="MB",
+                    target=f"< {TARGET_CLASSIFY_MB:.0f} MB" if is_classify else f"< {LAMBDA_LIMIT_MB:.0f} MB (Lambda limit)",
+                    ratio=total / (TARGET_CLASSIFY_MB if is_classify else LAMBDA_LIMIT_MB),
+                    ratio_label="of target" if is_classify else "of the Lambda limit",
+                    passed=total < (TARGET_CLASSIFY_MB if is_classify else LAMBDA_LIMIT_MB),
+                ),
+            )
+        # which layer packages each function actually imports
+        usage: dict[str, Any] = {}
+        print("  layer packages (MB) and the functions that import them (of those that ship the layer):")
+        for layer, pkgs in sorted(layer_pkgs.items()):
+            shipped_to = [l.removesuffix("Function").lower() for l, ls in layers_of.items() if layer in ls]
+            for pkg, size in sorted(pkgs.items(), key=lambda kv: -kv[1]):
+                users = [f for f in shipped_to if f in starts and pkg in starts[f]["modules"]]
+                unused_by = [f for f in shipped_to if f not in users]
+                usage.setdefault(layer, {})[pkg] = {"mb": round(size / 1e6, 2), "imported_by": users, "not_imported_by": unused_by}
+                flag = "" if users else "   <-- imported by no function"
+                print(f"    {layer:<13} {pkg:<24} {size / 1e6:7.2f}  used by {','.join(users) or '-'}; "
+                      f"not by {','.join(unused_by) or '-'}{flag}")
+        layer_total = {k: round(v, 2) for k, v in layer_mb.items()}
+    return results, {"cold_start": starts, "sizes": sizes, "layer_mb": layer_total, "layer_packages": usage}
