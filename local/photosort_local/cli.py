@@ -42,8 +42,6 @@ PROG = "photosort"
 STALL_TIMEOUT = 180.0  # seconds with no execution finishing before the embedded stack counts as broken
 POLL = 0.1
 OUTPUT_DIRS = frozenset(prefix.rstrip("/") for prefix in constants.OUTPUT_PREFIXES)
-# Hidden while the embedded stack runs: they would send its in-process clients to a real account or endpoint.
-_HIDDEN_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
 
 
 class CliError(Exception):
@@ -169,18 +167,15 @@ def _quiet_libraries() -> None:
 
 @contextmanager
 def embedded_stack(parameters: dict[str, str]) -> Iterator[EmbeddedStack]:
-    """The stack, with the user's endpoint and profile settings hidden so every client talks to moto."""
+    """The embedded stack; its failures become CLI errors."""
     from photosort_local.moto_adapters import MotoVersionError
     from photosort_local.stack import EmbeddedStack, StackError
 
-    hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(_HIDDEN_ENV_PREFIXES)}
     try:
         with EmbeddedStack(parameters=parameters) as stack:
             yield stack
     except (StackError, MotoVersionError) as exc:
         raise CliError(f"the embedded stack failed: {exc}") from exc
-    finally:
-        os.environ.update(hidden)
 
 
 def _upload_all(stack: EmbeddedStack, uploads: Sequence[Upload]) -> dict[str, str]:

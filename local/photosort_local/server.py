@@ -64,7 +64,6 @@ def _write_sam_files(stack: EmbeddedStack, port: int, folder: Path) -> tuple[Pat
     """An ``--env-vars`` file and an S3 event for ``sam local invoke`` against this stack from Docker."""
     env_file = folder / "sam-env.json"
     variables = {
-        "AWS_ENDPOINT_URL": f"http://host.docker.internal:{port}",
         "PHOTOSORT_TABLE_NAME": stack.table,
         "PHOTOSORT_BACKEND": stack.parameters.get("ClassifierBackend", "local"),
         "PHOTOSORT_RULES": stack.parameters.get("RoutingRules", "family"),
@@ -103,8 +102,8 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
         f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
+        f"--parameter-overrides LocalEndpointUrl=http://host.docker.internal:{endpoint.rsplit(':', 1)[1]} "
         "--add-host host.docker.internal:host-gateway",
-        "  (sam applies --env-vars only to variables template.yaml declares)",
         "",
         READY,
     ]

@@ -35,6 +35,8 @@ FAKE_ACCOUNT_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
 }
 
+HIDDEN_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
 
 class StackError(RuntimeError):
     """The embedded stack could not be deployed or did not settle."""
@@ -87,9 +89,13 @@ class EmbeddedStack:
         self.stop()
 
     def start(self) -> None:
-        for key, value in FAKE_ACCOUNT_ENV.items():
-            self._env_saved[key] = os.environ.get(key)
-            os.environ.setdefault(key, value) if key != "AWS_DEFAULT_REGION" else os.environ.update({key: self.region})
+        # Every client in this process must talk to moto: hide a user's endpoint and profile settings.
+        for key in [k for k in os.environ if k.startswith(HIDDEN_ENV_PREFIXES)]:
+            self._env_saved[key] = os.environ.pop(key)
+        for key, value in {**FAKE_ACCOUNT_ENV, "AWS_DEFAULT_REGION": self.region}.items():
+            self._env_saved.setdefault(key, os.environ.get(key))
+            os.environ.setdefault(key, value)
+        os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_adapters.install()
         if self._mock_enabled:
             from moto import mock_aws

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -74,10 +73,16 @@ def test_rules_file_human_output_and_foreign_out_dir(cli, tmp_path: Path, copy_s
     assert "--force" in refused.err and "mine.txt" in refused.err
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
-def test_unreadable_file_is_reported_failed(cli, tmp_path: Path, copy_sample) -> None:
+def test_unreadable_file_is_reported_failed(cli, tmp_path: Path, copy_sample, monkeypatch) -> None:
     locked = copy_sample("coffee", tmp_path / "in" / "locked.png")
-    locked.chmod(0)
+    real_open = Path.open
+
+    def deny(self: Path, *args, **kwargs):  # chmod 0 does not stop root, so refuse the read here
+        if self == locked:
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_open(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "open", deny)
     run = cli("local", "sort", str(locked), "--out", str(tmp_path / "out"), "--json")
     assert run.code == 0
     result = json.loads(run.out)
