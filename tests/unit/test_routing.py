@@ -30,8 +30,8 @@ def test_matching_uses_parents_case_insensitively_and_keeps_rule_order() -> None
 
 
 def test_below_the_threshold_nothing_matches() -> None:
-    rules = load_rules("family")  # min_confidence 60
-    assert match(rules, [label("Cat", 59.9, "Animal")]) == ()
+    rules = load_rules("family")  # min_confidence 50
+    assert match(rules, [label("Cat", 49.9, "Animal")]) == ()
     assert destination_for(None, rules)[0] == "unsorted/"
 
 
