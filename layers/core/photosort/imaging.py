@@ -1,12 +1,20 @@
 """Safe image decoding: identify by bytes, refuse bombs, honour EXIF orientation.
 
 Every decode in photosort goes through here. Images are opened with an explicit list of allowed formats,
-Pillow's decompression-bomb warning is an error, and truncated files are never silently padded.
+the declared size is checked against ``max_pixels`` before any pixel is decoded, Pillow's decompression-bomb
+warning is an error while frames are read and decoded, truncated files are never silently padded, and PNG
+critical chunks must have correct CRCs (Pillow does not check IDAT CRCs). Whatever Pillow raises on hostile
+bytes comes out as :class:`~photosort.errors.ImageUnusableError` with a named reason. A broken EXIF block only
+loses metadata: it never rejects a photo. No numpy: the Inspect function and the AWS conversions need Pillow only.
 """
 
 from __future__ import annotations
 
+import struct
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from io import BytesIO
 from typing import TYPE_CHECKING
@@ -15,10 +23,11 @@ from photosort.errors import ImageUnusableError, RejectionReason
 from photosort.models import ImageMetadata
 
 if TYPE_CHECKING:
-    from PIL.Image import Image
+    from PIL.Image import Exif, Image
 
 # Formats we decode, as Pillow names them. HEIF comes from pillow-heif (phone photos).
-ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF")
+# AVIF is Pillow's own plugin (its brand sniffs as HEIF, and it is reported as HEIF).
+ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF")
 DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own MAX_IMAGE_PIXELS: about 1 GB of 24-bit RGB
 
 _EXIF_ORIENTATION = 0x0112
@@ -65,36 +74,6 @@ def _register_plugins() -> None:
         _plugins_registered = True
 
 
-def _open(data: bytes, max_pixels: int) -> Image:
-    """Open (header only) with the allowed formats; size checks happen before any pixel is decoded."""
-    from PIL import Image as PILImage
-    from PIL import UnidentifiedImageError
-
-    _register_plugins()
-    if not data:
-        raise ImageUnusableError(RejectionReason.EMPTY_OBJECT, "the object has zero bytes")
-    kind = sniff_format(data[:32])
-    if kind is None:
-        raise ImageUnusableError(RejectionReason.NOT_AN_IMAGE, "the bytes do not start with any image signature")
-    try:
-        img = PILImage.open(BytesIO(data), formats=list(ALLOWED_FORMATS))
-    except PILImage.DecompressionBombError as exc:
-        raise ImageUnusableError(RejectionReason.DECOMPRESSION_BOMB, str(exc)) from exc
-    except UnidentifiedImageError as exc:
-        raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, f"{kind} header cannot be parsed") from exc
-    except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageUnusableError(_classify_decode_error(exc), f"{kind}: {exc}") from exc
-    pixels = img.width * img.height
-    if pixels > max_pixels:
-        raise ImageUnusableError(
-            RejectionReason.DECOMPRESSION_BOMB,
-            f"{img.width}x{img.height} = {pixels} pixels exceeds the limit of {max_pixels}",
-        )
-    if img.width < 1 or img.height < 1:
-        raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, f"{kind} declares an empty size")
-    return img
-
-
 def _classify_decode_error(exc: BaseException) -> RejectionReason:
     text = str(exc).lower()
     if "truncated" in text or isinstance(exc, EOFError) or "end of file" in text or "premature" in text:
@@ -102,24 +81,120 @@ def _classify_decode_error(exc: BaseException) -> RejectionReason:
     return RejectionReason.CORRUPT_IMAGE
 
 
-def _decode(img: Image, draft_size: tuple[int, int] | None) -> Image:
-    """Decode the first frame fully (so truncation and corruption surface here), optionally DCT-scaled."""
-    from PIL import Image as PILImage
+@contextmanager
+def _guard(kind: str | None) -> Iterator[None]:
+    """Run Pillow on untrusted bytes: bomb warnings are errors, and every failure becomes ImageUnusableError.
 
+    Hostile bytes make Pillow's parsers raise nearly anything (OSError, SyntaxError, ValueError, EOFError,
+    struct.error, IndexError, TypeError, KeyError, ZeroDivisionError...): all of it means "cannot be decoded".
+    ``warnings.catch_warnings`` is process-global; the explicit pixel checks are the guard that does not
+    depend on it.
+    """
+    from PIL import Image as PILImage
+    from PIL import ImageFile, UnidentifiedImageError
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False  # never pad a truncated file with grey, whoever switched it on
     try:
         with warnings.catch_warnings():
+            # Pillow's UserWarnings are about metadata ("Corrupt EXIF data", "Tag data larger than file",
+            # "Invalid APNG, will use default PNG image"): never a reason to reject, even under ``-W error``.
+            # Corruption of the pixels comes as an exception ("Truncated File Read", "broken data stream").
+            warnings.simplefilter("ignore", UserWarning)
             warnings.simplefilter("error", PILImage.DecompressionBombWarning)
-            if draft_size is not None and img.format == "JPEG":
-                img.draft("RGB", draft_size)
-            img.seek(0)
-            img.load()
-    except PILImage.DecompressionBombError as exc:
-        raise ImageUnusableError(RejectionReason.DECOMPRESSION_BOMB, str(exc)) from exc
-    except PILImage.DecompressionBombWarning as exc:
-        raise ImageUnusableError(RejectionReason.DECOMPRESSION_BOMB, str(exc)) from exc
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, MemoryError) as exc:
-        raise ImageUnusableError(_classify_decode_error(exc), f"{img.format}: {exc}") from exc
+            yield
+    except ImageUnusableError:
+        raise
+    except (PILImage.DecompressionBombError, PILImage.DecompressionBombWarning) as exc:
+        raise ImageUnusableError(RejectionReason.DECOMPRESSION_BOMB, f"{kind}: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, f"{kind} header cannot be parsed") from exc
+    except MemoryError as exc:
+        raise ImageUnusableError(RejectionReason.TOO_LARGE, f"{kind}: decoding needs more memory than is available") from exc
+    except Exception as exc:  # noqa: BLE001 - see the docstring: any parser failure on these bytes is a rejection
+        message = str(exc) or type(exc).__name__
+        if not isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
+            message = f"{type(exc).__name__}: {message}"
+        raise ImageUnusableError(_classify_decode_error(exc), f"{kind}: {message}"[:500]) from exc
+
+
+def _check_png_crcs(data: bytes) -> None:
+    """Critical PNG chunks (IHDR, PLTE, IDAT, IEND) must have a correct CRC, as libpng requires by default.
+
+    Pillow checks the CRCs of the chunks before the image data but not of IDAT, so a flipped bit in the pixel
+    data would otherwise pass unnoticed. Ancillary chunks (text, EXIF, colour profile...) are not checked: a bad
+    one costs metadata, not the photo. A chunk cut short is left to the decoder, which reports truncation.
+    """
+    view = memoryview(data)
+    pos, end = 8, len(data)
+    while pos + 12 <= end:
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        stop = pos + 12 + length
+        if stop > end:
+            return
+        if not kind[0] & 0x20:  # bit 5 of the first letter clear (upper case): a critical chunk
+            (expected,) = struct.unpack_from(">I", data, stop - 4)
+            if zlib.crc32(view[pos + 4 : stop - 4]) != expected:
+                raise ImageUnusableError(
+                    RejectionReason.CORRUPT_IMAGE, f"PNG: bad CRC in {kind.decode('latin-1')!r} chunk at byte {pos}"
+                )
+        if kind == b"IEND":
+            return
+        pos = stop
+
+
+def _check_size(img: Image, kind: str | None, max_pixels: int) -> None:
+    if img.width < 1 or img.height < 1:
+        raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, f"{kind} declares an empty size")
+    pixels = img.width * img.height
+    if pixels > max_pixels:
+        raise ImageUnusableError(
+            RejectionReason.DECOMPRESSION_BOMB,
+            f"{img.width}x{img.height} = {pixels} pixels exceeds the limit of {max_pixels}",
+        )
+
+
+def _open(data: bytes, max_pixels: int) -> Image:
+    """Open (header only) with the allowed formats; size checks happen before any pixel is decoded."""
+    from PIL import Image as PILImage
+
+    _register_plugins()
+    if not data:
+        raise ImageUnusableError(RejectionReason.EMPTY_OBJECT, "the object has zero bytes")
+    kind = sniff_format(data[:32])
+    if kind is None:
+        raise ImageUnusableError(RejectionReason.NOT_AN_IMAGE, "the bytes do not start with any image signature")
+    if kind == "PNG":
+        _check_png_crcs(data)
+    with _guard(kind), warnings.catch_warnings():
+        # The declared size is checked against ``max_pixels`` right below: that is the limit that counts here.
+        # (Pillow's own warning at 89 Mpx would otherwise override a larger configured limit; its hard error
+        # at twice that still applies.)
+        warnings.simplefilter("ignore", PILImage.DecompressionBombWarning)
+        img = PILImage.open(BytesIO(data), formats=list(ALLOWED_FORMATS))
+    _check_size(img, kind, max_pixels)
     return img
+
+
+def _decode(img: Image, draft_size: tuple[int, int] | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+    """Decode the first frame fully (so truncation and corruption surface here), optionally DCT-scaled."""
+    with _guard(img.format):
+        if draft_size is not None and img.format == "JPEG":
+            img.draft("RGB", draft_size)
+        img.seek(0)
+        img.load()
+    _check_size(img, img.format, max_pixels)  # a frame may declare a size of its own
+    return img
+
+
+def _exif(img: Image) -> Exif | None:
+    """The EXIF block, or None when there is none or it is broken (metadata loss, never a rejection)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Corrupt EXIF data", "Tag data larger than file"...
+            exif = img.getexif()
+    except Exception:  # noqa: BLE001 - a broken EXIF block is metadata loss, not an unusable image
+        return None
+    return exif or None
 
 
 def _parse_exif_datetime(value: object) -> datetime | None:
@@ -145,18 +220,20 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     img = _open(data, max_pixels)
     fmt = "HEIF" if img.format in ("HEIF", "AVIF") else str(img.format)
     width, height, mode = img.width, img.height, img.mode
-    frames = int(getattr(img, "n_frames", 1) or 1)
-    try:
-        exif = img.getexif()
-    except Exception:  # noqa: BLE001 - a broken EXIF block is metadata loss, not an unusable image
-        exif = {}
+    with _guard(fmt):  # counting frames reads every frame header (and Pillow checks each frame's size)
+        frames = max(1, int(getattr(img, "n_frames", 1) or 1))
     # Draft to about 1/8 scale: the whole entropy-coded stream is still parsed, so truncation is caught.
-    _decode(img, (max(1, width // 8), max(1, height // 8)))
+    # Decode before reading EXIF: for PNG, getexif() decodes the image itself to look for a trailing eXIf
+    # chunk, and a decode error swallowed there would leave a half-decoded image that passes.
+    _decode(img, (max(1, width // 8), max(1, height // 8)), max_pixels)
+    exif = _exif(img)
     orientation = exif.get(_EXIF_ORIENTATION, 1) if exif else 1
     taken = None
     if exif:
         try:
-            taken = _parse_exif_datetime(exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                taken = _parse_exif_datetime(exif.get_ifd(_EXIF_IFD).get(_EXIF_DATETIME_ORIGINAL))
         except Exception:  # noqa: BLE001 - same as above
             taken = None
         taken = taken or _parse_exif_datetime(exif.get(_EXIF_DATETIME))
@@ -173,6 +250,18 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
     )
 
 
+def _upright(img: Image) -> Image:
+    """Apply the EXIF orientation; a broken EXIF block leaves the pixels as stored."""
+    from PIL import ImageOps
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return ImageOps.exif_transpose(img)
+    except Exception:  # noqa: BLE001 - metadata loss, not an unusable image
+        return img
+
+
 def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: tuple[int, int] | None = None) -> Image:
     """Decode the first frame as upright 8-bit RGB (EXIF orientation applied, alpha composited on white).
 
@@ -180,22 +269,20 @@ def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: t
     which is several times faster than a full decode followed by a resize.
     """
     from PIL import Image as PILImage
-    from PIL import ImageOps
 
-    img = _decode(_open(data, max_pixels), draft_size)
-    img = ImageOps.exif_transpose(img)
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-        rgba = img.convert("RGBA")
-        background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return PILImage.alpha_composite(background, rgba).convert("RGB")
-    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
-        # 16-bit greyscale: scale to 8 bits instead of clipping everything to white.
-        import numpy as np
-
-        arr = np.asarray(img, dtype=np.float32)
-        peak = float(arr.max()) or 1.0
-        img = PILImage.fromarray((arr * (255.0 / max(peak, 255.0))).clip(0, 255).astype("uint8"), "L")
-    return img.convert("RGB")
+    img = _decode(_open(data, max_pixels), draft_size, max_pixels)
+    fmt = img.format
+    with _guard(fmt):
+        img = _upright(img)
+        if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
+            rgba = img.convert("RGBA")
+            background = PILImage.new("RGBA", rgba.size, (255, 255, 255, 255))
+            return PILImage.alpha_composite(background, rgba).convert("RGB")
+        if img.mode.startswith("I;16") or img.mode == "I":
+            # 16-bit samples (0..65535) to 8 bits as v // 256: black stays black, white stays white, and the
+            # tones keep their place (converting straight to "L" would clip everything above 255 to white).
+            img = img.convert("I").point(lambda v: v / 256).convert("L")
+        return img.convert("RGB")
 
 
 def to_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 4096, quality: int = 90) -> bytes:
