@@ -29,7 +29,7 @@ $(CHECKOV_STAMP): .ci/checkov-requirements.txt
 install: $(STAMP)
 
 demo: install
-	$(BIN)/photosort demo
+	$(BIN)/photosort demo --picture photosort-demo.png
 
 test: install $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest -q

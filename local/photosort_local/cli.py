@@ -330,6 +330,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         albums = _albums(stack)
         left = [k for k in _bucket_keys(stack) if k.startswith(constants.INCOMING_PREFIX)]
         written = write_tree(stack, out) if out is not None else 0
+        _picture(args, stack, outcomes, "photosort demo: the sample photos, sorted")
     if args.json:
         photos = [o.to_json() for o in outcomes]
         report.print_json({"albums": report.albums_json(albums), "photos": photos, "incoming": left}, sys.stdout)
@@ -337,7 +338,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     _print_demo(outcomes, albums, left, took)
     if out is not None:
         print(f"Wrote {written} file(s) to {out}/", file=sys.stdout)
+    if args.picture:
+        print(f"Picture: {args.picture}", file=sys.stdout)
     return 0
+
+
+def _picture(args: argparse.Namespace, stack: EmbeddedStack, outcomes: list[report.Outcome], title: str) -> None:
+    """Write the contact sheet if ``--picture`` was given (while the stack still holds the photos)."""
+    if args.picture:
+        from photosort_local.picture import contact_sheet, s3_reader
+
+        contact_sheet(outcomes, s3_reader(stack.s3, stack.bucket), Path(args.picture), title)
 
 
 # -- local sort / local serve ---------------------------------------------------------------------------------
@@ -350,6 +361,7 @@ def cmd_local_sort(args: argparse.Namespace) -> int:
         outcomes = run_uploads(stack, uploads)
         albums = _albums(stack)
         written = write_tree(stack, out)
+        _picture(args, stack, outcomes, f"photosort local sort: {len(outcomes)} input(s)")
     if args.json:
         for outcome in outcomes:
             report.print_json(outcome.to_json(), sys.stdout)
@@ -358,6 +370,8 @@ def cmd_local_sort(args: argparse.Namespace) -> int:
     print(file=sys.stdout)
     report.print_albums(albums, sys.stdout)
     print(f"\n{report.summary(outcomes)}. Wrote {written} file(s) to {out}/", file=sys.stdout)
+    if args.picture:
+        print(f"Picture: {args.picture}", file=sys.stdout)
     return 0
 
 
@@ -517,6 +531,8 @@ def _add_out_options(parser: argparse.ArgumentParser, *, required: bool) -> None
                         help="write the sorted bucket (albums/, unsorted/, rejected/, ...) here; DIR must be empty, "
                              "new, or an earlier photosort output")
     parser.add_argument("--force", action="store_true", help="write into a non-empty DIR anyway")
+    parser.add_argument("--picture", metavar="FILE.png",
+                        help="also draw a contact sheet: every photo as a thumbnail under where it went")
 
 
 def _add_demo(commands: Any) -> None:
