@@ -11,14 +11,15 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photosort import pipeline
 from photosort.models import RecordInput
 from photosort.repository import Repository
-from photosort.routing import load_rules
+from photosort.routing import RulesSource
 from photosort.settings import Settings
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
 settings = Settings.from_env()
-rules = load_rules(settings.rules)  # a bad rules document fails here, before any photo is touched
+# A bad rules document fails here, before any photo is touched.
+rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
 repo = Repository(boto3.client("dynamodb"), settings.require_table())
 
 
@@ -28,7 +29,7 @@ repo = Repository(boto3.client("dynamodb"), settings.require_table())
 @event_parser(model=RecordInput)
 def lambda_handler(event: RecordInput, context: LambdaContext) -> dict:
     decision = pipeline.record(
-        repo, rules, settings, event.inspection, event.classification, event.backend_rejection
+        repo, rules.current(), settings, event.inspection, event.classification, event.backend_rejection
     )
     logger.info("recorded", image_id=decision.image_id, status=decision.status, destination=decision.destination_key)
     metrics.add_metric(name=f"Images_{decision.status.value}", unit=MetricUnit.Count, value=1 if decision.created else 0)

@@ -77,3 +77,39 @@ def test_inline_json_and_unknown_presets() -> None:
         load_rules("holidays")
     with pytest.raises(ConfigurationError, match="not valid JSON"):
         load_rules("{not json")
+
+
+def test_rules_from_ssm_are_validated_at_start_and_follow_updates() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from photosort.routing import RulesSource
+
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        name = "/photosort/test-rules-updates"
+        ssm.put_parameter(Name=name, Type="String", Value=json.dumps({"rules": [{"album": "a", "labels": ["Cat"]}]}))
+        source = RulesSource("family", parameter_name=name, max_age=0)
+        assert source.current().rules[0].album == "a"
+
+        ssm.put_parameter(Name=name, Type="String", Overwrite=True,
+                          Value=json.dumps({"rules": [{"album": "b", "labels": ["Dog"]}]}))
+        assert source.current().rules[0].album == "b"
+
+        ssm.put_parameter(Name=name, Type="String", Overwrite=True, Value='{"rules": []}')
+        with pytest.raises(ConfigurationError, match=f"SSM parameter {name}: invalid rules"):
+            source.current()
+
+
+def test_rules_from_a_bad_ssm_document_fail_at_start() -> None:
+    import boto3
+    from moto import mock_aws
+
+    from photosort.routing import RulesSource
+
+    with mock_aws():
+        boto3.client("ssm", region_name="us-east-1").put_parameter(
+            Name="/photosort/bad", Type="String", Value="not json"
+        )
+        with pytest.raises(ConfigurationError, match="not valid JSON"):
+            RulesSource("family", parameter_name="/photosort/bad")

@@ -121,6 +121,34 @@ def load_rules(spec: str) -> RuleSet:
     raise ConfigurationError(f"{constants.RULES}: {spec!r} is neither a preset {list(PRESETS)} nor a JSON document")
 
 
+class RulesSource:
+    """The rules a function applies: the ``PHOTOSORT_RULES`` value, or an SSM parameter when one is named.
+
+    An SSM document is read through Powertools Parameters and cached for ``max_age`` seconds, so rules can
+    change without a deployment; each new document is validated before use, and an invalid one raises
+    ConfigurationError (the photo goes to failed/ with that reason) rather than falling back silently.
+    """
+
+    def __init__(self, spec: str, parameter_name: str | None = None, max_age: int = 300) -> None:
+        self._parameter = parameter_name
+        self._max_age = max_age
+        self._static = None if parameter_name else load_rules(spec)
+        self._parsed: tuple[str, RuleSet] | None = None
+        if parameter_name:
+            self.current()  # fail at start-up, before any photo is touched
+
+    def current(self) -> RuleSet:
+        if self._static is not None:
+            return self._static
+        from aws_lambda_powertools.utilities import parameters
+
+        assert self._parameter is not None
+        text = str(parameters.get_parameter(self._parameter, max_age=self._max_age))
+        if self._parsed is None or self._parsed[0] != text:
+            self._parsed = (text, parse_rules(text, source=f"SSM parameter {self._parameter}"))
+        return self._parsed[1]
+
+
 def _matches(rule_labels: Iterable[str], label: Label) -> bool:
     names = {label.name.casefold(), *(p.casefold() for p in label.parents), *(c.casefold() for c in label.categories)}
     return any(r.casefold() in names for r in rule_labels)

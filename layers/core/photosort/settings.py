@@ -40,6 +40,8 @@ class Settings(BaseModel):
     max_image_pixels: int = Field(100_000_000, ge=1, alias=env.MAX_IMAGE_PIXELS)
     table_name: str | None = Field(None, alias=env.TABLE_NAME)
     rules: str = Field("family", alias=env.RULES)
+    rules_parameter: str | None = Field(None, alias=env.RULES_PARAMETER)
+    rules_max_age: int = Field(300, ge=0, le=86400, alias=env.RULES_MAX_AGE)
     custom_labels_project_version_arn: str | None = Field(None, alias=env.CUSTOM_LABELS_PROJECT_VERSION_ARN)
     sagemaker_endpoint_name: str | None = Field(None, alias=env.SAGEMAKER_ENDPOINT_NAME)
     sagemaker_class_names: tuple[str, ...] = Field((), alias=env.SAGEMAKER_CLASS_NAMES)
@@ -53,7 +55,9 @@ class Settings(BaseModel):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
 
-    @field_validator("custom_labels_project_version_arn", "sagemaker_endpoint_name", "table_name", mode="before")
+    @field_validator(
+        "custom_labels_project_version_arn", "sagemaker_endpoint_name", "table_name", "rules_parameter", mode="before"
+    )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
