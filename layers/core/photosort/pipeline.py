@@ -104,6 +104,9 @@ def _aside_key(prefix: str, source_key: str, sha256: str | None, fmt: str | None
     """Mirror the user's folders under an output prefix; the hash suffix keeps different files apart."""
     relative = PurePosixPath(routing.relative_source(source_key))
     folder = "" if str(relative.parent) in (".", "") else f"{relative.parent}/"
+    room = routing.MAX_KEY_BYTES - len(prefix.encode()) - 64  # leave 64 bytes for "<stem>-<sha8><ext>"
+    if len(folder.encode()) > room:
+        folder = routing.cut_utf8(folder, room).rstrip("/") + "/"
     return routing.render_key(
         f"{prefix}{folder}",
         "{stem}-{sha8}{ext}",

@@ -27,6 +27,12 @@ TEMPLATE_FIELDS = frozenset({"year", "month", "day", "stem", "ext", "sha8", "lab
 DEFAULT_PATH = "{year}/{stem}-{sha8}{ext}"
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,62}$")
 _UNSAFE_KEY_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes
+
+
+def cut_utf8(text: str, max_bytes: int) -> str:
+    """The longest prefix of ``text`` within ``max_bytes`` UTF-8 bytes (never splits a character)."""
+    return text.encode()[: max(0, max_bytes)].decode("utf-8", "ignore")
 
 
 def _check_template(value: str) -> str:
@@ -186,19 +192,26 @@ def render_key(
     stem, dot, ext = name.rpartition(".")
     if not dot or not stem:
         stem, ext = name, (fmt or "").lower().replace("jpeg", "jpg")
-    stem = _UNSAFE_KEY_CHARS.sub("_", stem)[:150]  # S3 keys are at most 1024 bytes; keep room for the prefix
+    stem = _UNSAFE_KEY_CHARS.sub("_", stem)[:150]
     ext = _UNSAFE_KEY_CHARS.sub("_", ext.lower())[:10]
-    rendered = template.format(
-        year=f"{when.year:04d}",
-        month=f"{when.month:02d}",
-        day=f"{when.day:02d}",
-        stem=stem,
-        ext=f".{ext}" if ext else "",
-        sha8=sha256[:8],
-        label=_slug(label),
-        album=album,
-    )
-    return f"{prefix}{rendered}"
+
+    def render(stem: str) -> str:
+        return prefix + template.format(
+            year=f"{when.year:04d}",
+            month=f"{when.month:02d}",
+            day=f"{when.day:02d}",
+            stem=stem,
+            ext=f".{ext}" if ext else "",
+            sha8=sha256[:8],
+            label=_slug(label),
+            album=album,
+        )
+
+    key = render(stem)
+    while (excess := len(key.encode()) - MAX_KEY_BYTES) > 0 and stem:  # long folders or a long multi-byte name
+        stem = cut_utf8(stem, len(stem.encode()) - excess)
+        key = render(stem)
+    return key
 
 
 def destination_for(membership: Membership | None, rules: RuleSet) -> tuple[str, str]:
