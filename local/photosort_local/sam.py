@@ -63,21 +63,20 @@ def package(template_path: Path) -> tuple[PackagedTemplate, dict[str, bytes]]:
     sam = copy.deepcopy(load_sam_template(template_path))
     uploads: dict[str, bytes] = {}
     packaged = PackagedTemplate(template={})
+    code_uris = {  # resource type -> (property holding a local folder, artifacts prefix, where it is noted)
+        "AWS::Serverless::Function": ("CodeUri", "functions", packaged.functions),
+        "AWS::Serverless::LayerVersion": ("ContentUri", "layers", packaged.layers),
+    }
     for logical_id, resource in sam.get("Resources", {}).items():
         props = resource.get("Properties", {})
         kind = resource.get("Type")
-        if kind == "AWS::Serverless::Function" and isinstance(props.get("CodeUri"), str):
-            src = (root / props["CodeUri"]).resolve()
-            key = f"functions/{logical_id}.zip"
+        if kind in code_uris and isinstance(props.get(code_uris[kind][0]), str):
+            prop, folder, noted = code_uris[kind]
+            src = (root / props[prop]).resolve()
+            key = f"{folder}/{logical_id}.zip"
             uploads[key] = zip_dir(src)
-            props["CodeUri"] = f"s3://{ARTIFACTS_BUCKET}/{key}"
-            packaged.functions[logical_id] = Artifact(logical_id, src, key)
-        elif kind == "AWS::Serverless::LayerVersion" and isinstance(props.get("ContentUri"), str):
-            src = (root / props["ContentUri"]).resolve()
-            key = f"layers/{logical_id}.zip"
-            uploads[key] = zip_dir(src)
-            props["ContentUri"] = f"s3://{ARTIFACTS_BUCKET}/{key}"
-            packaged.layers[logical_id] = Artifact(logical_id, src, key)
+            props[prop] = f"s3://{ARTIFACTS_BUCKET}/{key}"
+            noted[logical_id] = Artifact(logical_id, src, key)
         elif kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
             props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text(encoding="utf-8"))
     packaged.template = transform(sam, {}, _NoManagedPolicies())

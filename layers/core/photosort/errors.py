@@ -7,6 +7,7 @@ names are what the state machine's ``Retry`` and ``Catch`` blocks match. Keep th
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 
 class PhotosortError(Exception):
@@ -15,6 +16,11 @@ class PhotosortError(Exception):
 
 class ConfigurationError(PhotosortError):
     """A setting or the routing rules are invalid; raised before any photo is touched."""
+
+
+def describe_validation(exc: Any, top_level: str) -> str:
+    """One line per problem of a pydantic ValidationError: ``field.path: message``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or top_level}: {err['msg']}" for err in exc.errors())
 
 
 class BackendThrottledError(PhotosortError):

@@ -19,7 +19,7 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from photosort import constants
-from photosort.errors import ConfigurationError
+from photosort.errors import ConfigurationError, describe_validation
 from photosort.models import CollectionKind, ImageMetadata, Label, Membership
 
 PRESETS = ("family", "dealership")
@@ -110,10 +110,7 @@ def validate_rules(data: object, *, source: str = "rules") -> RuleSet:
     try:
         return RuleSet.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '(top level)'}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigurationError(f"{source}: invalid rules: {problems}") from exc
+        raise ConfigurationError(f"{source}: invalid rules: {describe_validation(exc, '(top level)')}") from exc
 
 
 def load_rules(spec: str) -> RuleSet:

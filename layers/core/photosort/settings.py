@@ -13,7 +13,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from photosort import constants as env
-from photosort.errors import ConfigurationError
+from photosort.errors import ConfigurationError, describe_validation
 
 
 class BackendName(StrEnum):
@@ -83,7 +83,5 @@ class Settings(BaseModel):
         try:
             return cls.model_validate(values)
         except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in err['loc']) or 'settings'}: {err['msg']}" for err in exc.errors()
-            )
+            problems = describe_validation(exc, "settings")
             raise ConfigurationError(f"invalid photosort configuration: {problems}") from exc
