@@ -64,16 +64,21 @@ def remove_execution_listener(listener: ExecutionListener) -> None:
         _listeners.remove(listener)
 
 
+def check_version(found: str) -> None:
+    """The patches reach into moto's internals: refuse any version they were not tested against."""
+    if found != MOTO_VERSION:
+        raise MotoVersionError(
+            f"photosort's moto adapters are tested against moto {MOTO_VERSION}, found {found}; "
+            "install the pinned version (make install)"
+        )
+
+
 def install() -> None:
     global _installed  # noqa: PLW0603 - patches are process-wide, applied once
     with _lock:
         if _installed:
             return
-        if moto.__version__ != MOTO_VERSION:
-            raise MotoVersionError(
-                f"photosort's moto adapters are tested against moto {MOTO_VERSION}, found {moto.__version__}; "
-                "install the pinned version (make install)"
-            )
+        check_version(moto.__version__)
         _patch_lambda_invoke()
         _patch_state_machine_cfn()
         _patch_s3_eventbridge()

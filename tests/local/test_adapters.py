@@ -1,0 +1,225 @@
+"""The local-only adapters on their own: template packaging, the in-process Lambda runner, the EventBridge
+bridge, the DynamoDB atomicity fix and the moto version pin."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from photosort_local import MOTO_VERSION, moto_adapters, sam
+from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
+from photosort_local.stack import MOTO_CONFIG, TEMPLATE
+
+REGION = "us-east-1"
+
+
+# -- template packaging --------------------------------------------------------------------------------------
+def test_package_inlines_the_definition_and_points_code_at_artifacts() -> None:
+    packaged, uploads = sam.package(TEMPLATE)
+
+    resources = packaged.template["Resources"]
+    machine = resources["PhotoWorkflow"]["Properties"]
+    assert "InspectFunctionArn" in machine["DefinitionSubstitutions"]
+    assert "${InspectFunctionArn}" in json.dumps(machine["DefinitionString"])
+    code = resources["InspectFunction"]["Properties"]["Code"]
+    assert code == {"S3Bucket": sam.ARTIFACTS_BUCKET, "S3Key": "functions/InspectFunction.zip"}
+    assert packaged.functions["InspectFunction"].source_dir == TEMPLATE.parent / "functions" / "inspect"
+    names = zipfile.ZipFile(io.BytesIO(uploads["functions/InspectFunction.zip"])).namelist()
+    assert names == ["app.py"]
+    assert {"CoreLayer", "ImagingLayer", "ModelLayer"} <= set(packaged.layers)
+
+
+# -- in-process Lambda runner --------------------------------------------------------------------------------
+HANDLER = '''
+import os, time
+SEEN_AT_IMPORT = os.environ.get("GREETING")
+
+class BoomError(Exception):
+    pass
+
+def handler(event, context):
+    if event.get("boom"):
+        raise BoomError("it broke")
+    if event.get("sleep"):
+        time.sleep(event["sleep"])
+    print("log line from", context.function_name)
+    return {"greeting": SEEN_AT_IMPORT, "name": context.function_name,
+            "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 1000, "echo": event.get("value")}
+'''
+
+
+@pytest.fixture
+def runner(tmp_path: Path) -> Iterator[LambdaRunner]:
+    for name, greeting in (("one", "hello"), ("two", "bonjour")):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "app.py").write_text(HANDLER)
+    run = LambdaRunner(log_dir=tmp_path / "logs")
+    for name, greeting in (("one", "hello"), ("two", "bonjour")):
+        run.register(FunctionSpec(name=name, arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
+                                  code_dir=tmp_path / name, handler="app.handler", layer_dirs=[],
+                                  environment={"GREETING": greeting}, timeout=1))
+    yield run
+    run.close()
+
+
+def test_runner_imports_each_function_with_its_environment(runner: LambdaRunner) -> None:
+    one = json.loads(runner.invoke("one", json.dumps({"value": 1})).payload)
+    two = json.loads(runner.invoke("arn:aws:lambda:us-east-1:123456789012:function:two", b"{}").payload)
+
+    assert one == {"greeting": "hello", "name": "one", "remaining_ok": True, "echo": 1}
+    assert two["greeting"] == "bonjour"  # both are app.py; neither shadows the other
+
+
+def test_runner_reports_errors_in_lambdas_shape(runner: LambdaRunner) -> None:
+    result = runner.invoke("one", json.dumps({"boom": True}))
+
+    assert result.function_error == "Unhandled"
+    body = json.loads(result.payload)
+    assert body["errorType"] == "BoomError" and body["errorMessage"] == "it broke"
+
+
+def test_runner_honours_the_timeout(runner: LambdaRunner) -> None:
+    result = runner.invoke("one", json.dumps({"sleep": 1.5}))
+
+    assert result.function_error == "Unhandled"
+    assert json.loads(result.payload)["errorType"] == "Sandbox.Timedout"
+
+
+def test_runner_writes_each_functions_log(runner: LambdaRunner, tmp_path: Path) -> None:
+    runner.invoke("one", b"{}")
+    assert "log line from one" in (tmp_path / "logs" / "one.log").read_text()
+
+
+def test_a_missing_handler_is_an_import_error(tmp_path: Path) -> None:
+    run = LambdaRunner(log_dir=tmp_path)
+    run.register(FunctionSpec(name="x", arn="arn:x", code_dir=tmp_path, handler="nope.handler", layer_dirs=[],
+                              environment={}))
+    assert json.loads(run.invoke("x", b"{}").payload)["errorType"] == "Runtime.ImportModuleError"
+
+
+# -- EventBridge -> Step Functions bridge --------------------------------------------------------------------
+PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
+
+
+@pytest.fixture
+def aws() -> Iterator[dict[str, Any]]:
+    moto_adapters.install()
+    with mock_aws(config=MOTO_CONFIG):
+        clients = {s: boto3.client(s, region_name=REGION) for s in ("s3", "events", "stepfunctions", "sqs")}
+        clients["s3"].create_bucket(Bucket="photos")
+        clients["s3"].put_bucket_notification_configuration(
+            Bucket="photos", NotificationConfiguration={"EventBridgeConfiguration": {}}
+        )
+        yield clients
+
+
+def _rule(aws: dict[str, Any], target_arn: str, dlq_arn: str | None = None) -> None:
+    aws["events"].put_rule(Name="r", EventPattern=json.dumps({
+        "source": ["aws.s3"], "detail-type": ["Object Created"],
+        "detail": {"bucket": {"name": ["photos"]}, "object": {"key": [{"prefix": "incoming/"}]}},
+    }))
+    target = {"Id": "t", "Arn": target_arn, "RoleArn": "arn:aws:iam::123456789012:role/r"}
+    if dlq_arn:
+        target["DeadLetterConfig"] = {"Arn": dlq_arn}
+    aws["events"].put_targets(Rule="r", Targets=[target])
+
+
+def test_an_upload_under_the_prefix_starts_one_execution_with_the_s3_event(aws: dict[str, Any]) -> None:
+    machine = aws["stepfunctions"].create_state_machine(
+        name="m", definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+    _rule(aws, machine)
+    started: list[tuple[str, dict]] = []
+
+    def listener(arn: str, event: dict) -> None:
+        started.append((arn, event))
+
+    moto_adapters.add_execution_listener(listener)
+    try:
+        aws["s3"].put_object(Bucket="photos", Key="incoming/a b+c.jpg", Body=b"1")
+        aws["s3"].put_object(Bucket="photos", Key="incoming/a b+c.jpg", Body=b"2")
+        aws["s3"].put_object(Bucket="photos", Key="albums/x.jpg", Body=b"3")
+    finally:
+        moto_adapters.remove_execution_listener(listener)
+
+    assert len(started) == 2  # albums/ does not match the rule
+    first, second = (event["detail"]["object"] for _, event in started)
+    assert first["key"] == "incoming/a+b%2Bc.jpg"  # URL-encoded, as S3 sends it
+    assert first["sequencer"] != second["sequencer"]
+    execution = aws["stepfunctions"].describe_execution(executionArn=started[0][0])
+    assert json.loads(execution["input"])["detail"]["object"]["key"] == "incoming/a+b%2Bc.jpg"
+
+
+def test_an_event_that_cannot_start_an_execution_goes_to_the_dead_letter_queue(aws: dict[str, Any]) -> None:
+    queue = aws["sqs"].create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = aws["sqs"].get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    _rule(aws, f"arn:aws:states:{REGION}:123456789012:stateMachine:missing", dlq_arn)
+
+    aws["s3"].put_object(Bucket="photos", Key="incoming/x.jpg", Body=b"1")
+
+    messages = aws["sqs"].receive_message(QueueUrl=queue, MessageAttributeNames=["All"])["Messages"]
+    assert json.loads(messages[0]["Body"])["detail"]["object"]["key"] == "incoming/x.jpg"
+    assert messages[0]["MessageAttributes"]["RULE_ARN"]["StringValue"].endswith("rule/r")
+
+
+# -- DynamoDB atomicity ----------------------------------------------------------------------------------------
+def test_concurrent_conditional_writes_let_exactly_one_win() -> None:
+    moto_adapters.install()
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name=REGION)
+        db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+        wins: list[int] = []
+
+        def claim(i: int) -> None:
+            try:
+                db.transact_write_items(TransactItems=[{"Put": {
+                    "TableName": "t", "Item": {"PK": {"S": "claim"}, "by": {"N": str(i)}},
+                    "ConditionExpression": "attribute_not_exists(PK)"}}])
+                wins.append(i)
+            except ClientError:
+                pass
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(wins) == 1
+        assert db.get_item(TableName="t", Key={"PK": {"S": "claim"}})["Item"]["by"]["N"] == str(wins[0])
+
+
+def test_a_failed_transaction_undoes_only_its_own_items() -> None:
+    moto_adapters.install()
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name=REGION)
+        db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+        db.put_item(TableName="t", Item={"PK": {"S": "taken"}})
+        db.put_item(TableName="t", Item={"PK": {"S": "other"}, "v": {"N": "1"}})
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            db.transact_write_items(TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"PK": {"S": "new"}}}},
+                {"Put": {"TableName": "t", "Item": {"PK": {"S": "taken"}},
+                         "ConditionExpression": "attribute_not_exists(PK)"}},
+            ])
+        keys = {i["PK"]["S"] for i in db.scan(TableName="t")["Items"]}
+        assert keys == {"taken", "other"}  # "new" rolled back, the rest untouched
+
+
+def test_the_adapters_refuse_another_moto_version() -> None:
+    moto_adapters.check_version(MOTO_VERSION)
+    with pytest.raises(moto_adapters.MotoVersionError, match=MOTO_VERSION):
+        moto_adapters.check_version("5.3.0")
