@@ -179,3 +179,13 @@ def test_deleted_before_inspection_ends_quietly(harness: Harness) -> None:
     outcome = harness.stack.outcome(arn)
     assert outcome.status == "SUCCEEDED"
     assert outcome.output["inspection"]["gone"] is True
+
+
+def test_the_deployed_state_machine_is_the_templates(harness: Harness) -> None:
+    """CloudFormation created it in the executing engine, as EXPRESS, with every substitution applied."""
+    sfn = harness.stack.client("stepfunctions")
+    described = sfn.describe_state_machine(stateMachineArn=harness.stack.state_machine_arn)
+    assert described["type"] == "EXPRESS"
+    definition = json.loads(described["definition"])
+    assert "${" not in described["definition"]
+    assert definition["States"]["Inspect"]["Resource"].endswith(harness.stack.outputs["InspectFunctionName"])
