@@ -5,9 +5,15 @@ rules and, for classify, the ONNX session) with the function's environment and t
 figure is import + init inside the process (interpreter start-up is reported separately). Then one representative
 call (inspect: ``imaging.inspect_image``; classify: ``backend.classify_bytes``) pulls in what the function imports
 lazily, and the top-level modules loaded are compared with each layer's packages: a layer package that no
-function using the layer imports is dead weight.
+function using the layer imports is dead weight. The environment is the function's as on Lambda (LAMBDA_TASK_ROOT,
+its MemorySize in AWS_LAMBDA_FUNCTION_MEMORY_SIZE); the median of RUNS fresh processes is reported.
 
-Size: ``sam build --build-dir <tmp>`` (arm64 wheels from PyPI), unzipped bytes per function and per layer.
+The venv's packages come with .pyc files and extras Lambda lacks (awscrt, pyOpenSSL), so classify is also timed
+with ``python -S`` and only its layers as the layer Makefiles build them for this machine (TARGET=native, same
+layers/prune.txt) plus boto3 standing in for the runtime's: the layers hold no .pyc, exactly as deployed.
+
+Size: ``sam build --build-dir <tmp>`` (the layer Makefiles: arm64 wheels from PyPI, then layers/prune.txt), unzipped
+bytes per function and per layer.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from typing import Any
 from bench import REPO, Result, report
 
 NAME = "coldstart"
-RUNS = 3
+RUNS = 7  # a shared VM: the median of 7 fresh processes
 TARGET_CLASSIFY_S = 1.0
 TARGET_CLASSIFY_MB = 125.0
 LAMBDA_LIMIT_MB = 250.0
@@ -36,8 +42,7 @@ t0 = time.perf_counter()
 import app
 init = time.perf_counter() - t0
 touch = None
-from photosort_local.samples import find_sample
-data = find_sample("china").read_bytes()
+data = open(sys.argv[2], "rb").read()
 t1 = time.perf_counter()
 if sys.argv[1] == "inspect":
     from photosort import imaging
@@ -51,10 +56,28 @@ print(json.dumps({"init_s": init, "first_call_s": touch, "maxrss_mb": next(int(l
 """
 
 
+def function_memory_mb(name: str) -> int:
+    """The function's MemorySize in template.yaml (or the Globals default)."""
+    from photosort_local.cost import read_template
+
+    template = read_template(REPO / "template.yaml")
+    default = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
+    for res in template["Resources"].values():
+        props = res.get("Properties", {})
+        if res.get("Type") == "AWS::Serverless::Function" and props.get("CodeUri", "").rstrip("/").endswith(f"/{name}"):
+            return int(props.get("MemorySize", default))
+    return int(default)
+
+
 def function_env(name: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_", "LAMBDA_"))}
     env.update(
         {
+            # As on Lambda: the X-Ray SDK sees LAMBDA_TASK_ROOT and uses its local sampler (elsewhere it creates two
+            # X-Ray clients at import, ~0.2 s that Lambda never pays); the model session sizes its thread pool from
+            # the memory size (photosort.backends.local._threads).
+            "LAMBDA_TASK_ROOT": str(REPO / "functions" / name),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function_memory_mb(name)),
             "PHOTOSORT_TABLE_NAME": "x",
             "PHOTOSORT_BACKEND": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
@@ -74,19 +97,30 @@ def function_env(name: str) -> dict[str, str]:
     return env
 
 
-def cold_start(name: str) -> dict[str, Any]:
-    env = function_env(name)
+def sample_photo() -> Path:
+    """china.jpg written once under $TMPDIR/photosort-bench/ (probes without photosort_local read it from there)."""
+    from photosort_local.samples import find_sample
+
+    path = Path(tempfile.gettempdir()) / "photosort-bench" / "china.jpg"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(find_sample("china").read_bytes())
+    return path
+
+
+def cold_start(name: str, *, env: dict[str, str] | None = None, flags: tuple[str, ...] = ()) -> dict[str, Any]:
+    env = env or function_env(name)
     runs = []
     for _ in range(RUNS):
         out = subprocess.run(
-            [sys.executable, "-c", _PROBE, name], env=env, cwd=REPO / "functions" / name,
+            [sys.executable, *flags, "-c", _PROBE, name, str(sample_photo())], env=env, cwd=REPO / "functions" / name,
             capture_output=True, text=True, timeout=120, check=True,
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     t = []
     for _ in range(RUNS):
         t0 = __import__("time").perf_counter()
-        subprocess.run([sys.executable, "-c", "pass"], env=env, timeout=60, check=True)
+        subprocess.run([sys.executable, *flags, "-c", "pass"], env=env, timeout=60, check=True)
         t.append(__import__("time").perf_counter() - t0)
     return {
         "init_s": statistics.median(r["init_s"] for r in runs),
@@ -96,6 +130,41 @@ def cold_start(name: str) -> dict[str, Any]:
         "interpreter_start_s": statistics.median(t),
         "modules": runs[-1]["modules"],
     }
+
+
+# ------------------------------------------------- cold start from the pruned layers, as deployed (no .pyc)
+
+NATIVE_LAYERS = {"CoreLayer": "core", "ImagingLayer": "imaging", "ModelLayer": "model"}
+
+
+def build_native_layers(root: Path) -> dict[str, Path]:
+    """Each layer built by its Makefile for this machine (TARGET=native: same requirements, same layers/prune.txt)
+    and boto3 standing in for the Lambda runtime's copy (compiled, as the runtime's is; the layers are not:
+    `sam build` ships no .pyc, and /opt is read-only on Lambda, so every cold start compiles what it imports)."""
+    out = {}
+    for logical_id, name in NATIVE_LAYERS.items():
+        subprocess.run(
+            ["make", "--no-print-directory", "-s", "-f", str(REPO / "layers" / name / "Makefile"),
+             f"build-{logical_id}", f"ARTIFACTS_DIR={root / name}", "TARGET=native", f"PYTHON={sys.executable}"],
+            cwd=REPO, capture_output=True, text=True, timeout=900, check=True,
+        )
+        out[logical_id] = root / name / "python"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+         "--target", str(root / "runtime"), "boto3"], capture_output=True, text=True, timeout=600, check=True,
+    )
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "runtime")], capture_output=True, check=True)
+    out["runtime"] = root / "runtime"
+    return out
+
+
+def isolated_env(name: str, layers: list[str], native: dict[str, Path]) -> dict[str, str]:
+    """function_env, but PYTHONPATH is only the function dir, its pruned layers and the runtime stand-in (run
+    with -S, so nothing comes from the venv's site-packages)."""
+    env = function_env(name)
+    paths = [REPO / "functions" / name, *(native[l] for l in layers), native["runtime"]]
+    env["PYTHONPATH"] = os.pathsep.join(map(str, paths))
+    return env
 
 
 # ------------------------------------------------------------------------------------------------ sizes
@@ -170,6 +239,32 @@ def run() -> tuple[list[Result], dict[str, Any]]:
               f"first call {cs['first_call_s'] or 0:.3f} s; peak RSS {cs['maxrss_mb']:.0f} MB")
 
     layers_of = function_layers()
+    with tempfile.TemporaryDirectory(prefix="photosort-native-layers-") as tmp:
+        try:
+            native = build_native_layers(Path(tmp))
+        except (OSError, subprocess.SubprocessError) as exc:
+            err = getattr(exc, "stderr", "") or str(exc)
+            print(f"  native layer build failed, isolated cold start skipped: {err[-1500:]}")
+        else:
+            name = "classify"
+            starts[f"{name}_isolated"] = cs = cold_start(
+                name, env=isolated_env(name, layers_of["ClassifyFunction"], native), flags=("-S",)
+            )
+            report(
+                results,
+                Result(
+                    name=f"coldstart: {name} import + init, pruned layers only (-S, no .pyc: as deployed)",
+                    figure=cs["init_s"],
+                    unit="s",
+                    target="",
+                    ratio=cs["init_s"] / starts[name]["init_s"],
+                    ratio_label=f"vs {starts[name]['init_s']:.3f} s from the venv (whose packages have .pyc)",
+                    passed=None,
+                    details={k: v for k, v in cs.items() if k != "modules"},
+                ),
+            )
+            print(f"      runs {cs['init_runs_s']} s; first call {cs['first_call_s'] or 0:.3f} s; "
+                  f"peak RSS {cs['maxrss_mb']:.0f} MB")
     sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="photosort-sam-") as tmp:
         build = Path(tmp) / "build"

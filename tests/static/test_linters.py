@@ -24,10 +24,30 @@ CHECKOV_REQUIREMENTS = REPO / ".ci" / "checkov-requirements.txt"
 FUNCTIONS = ("InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunction", "QuarantineFunction")
 # Layer -> paths (relative to the layer's python/ dir) that `sam build` must produce.
 LAYER_CONTENTS = {
-    "CoreLayer": ["photosort/pipeline.py", "photosort/rules/family.json", "pydantic", "aws_lambda_powertools"],
-    "ImagingLayer": ["PIL", "pillow_heif"],
-    "ModelLayer": ["photosort_model/efficientnet_lite0.onnx", "onnxruntime", "numpy"],
+    "CoreLayer": [
+        "photosort/pipeline.py", "photosort/rules/family.json", "pydantic", "pydantic_core", "aws_lambda_powertools",
+        "aws_xray_sdk", "wrapt", "jmespath",
+    ],
+    "ImagingLayer": ["PIL/_imaging.cpython-313-aarch64-linux-gnu.so", "PIL/_webp.cpython-313-aarch64-linux-gnu.so",
+                     "PIL/_avif.cpython-313-aarch64-linux-gnu.so", "pillow_heif"],
+    "ModelLayer": [
+        "photosort_model/efficientnet_lite0.onnx", "photosort_model/labels.json", "photosort_model/PROVENANCE.json",
+        "NOTICE", "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so", "numpy/linalg",
+    ],
 }
+# Globs (relative to python/) that layers/prune.txt removes and that must stay out of the build: the runtime's
+# boto3/botocore, onnxruntime's unused deps/tooling/C API library, numpy's tests and lazily loaded subpackages.
+LAYER_ABSENT = {
+    "CoreLayer": ["boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six.py", "wrapt-stubs", "**/*.pyi",
+                  "photosort/**/__pycache__"],
+    "ImagingLayer": ["PIL/_imagingft.*.so", "pillow.libs/libfreetype-*", "PIL/_imagingtk.*.so"],
+    "ModelLayer": [
+        "google", "packaging", "flatbuffers", "onnxruntime/capi/libonnxruntime.so*", "onnxruntime/transformers",
+        "onnxruntime/quantization", "onnxruntime/tools", "numpy/**/tests", "numpy/random", "numpy/f2py",
+        "photosort_model/efficientnet_lite0_int8.onnx", "photosort_model/__pycache__",
+    ],
+}
+CLASSIFY_TARGET_MB = 125.0  # classify + its layers, unzipped: half of Lambda's 250 MB limit
 ELF_MACHINE_AARCH64 = 183
 
 
@@ -123,6 +143,24 @@ def test_sam_build_packages_each_layer(sam_build_dir: Path, layer: str) -> None:
     assert not missing, f"{layer} lacks {missing}; has {sorted(x.name for x in python.iterdir())}"
 
 
+@pytest.mark.parametrize("layer", sorted(LAYER_ABSENT))
+def test_sam_build_prunes_each_layer(sam_build_dir: Path, layer: str) -> None:
+    python = sam_build_dir / layer / "python"
+    present = [str(p.relative_to(python)) for pattern in LAYER_ABSENT[layer] for p in python.glob(pattern)]
+    assert not present, f"{layer} still ships {present[:20]} (layers/prune.txt)"
+
+
+def _du(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def test_sam_build_classify_and_its_layers_are_under_target(sam_build_dir: Path) -> None:
+    parts = ["ClassifyFunction", "CoreLayer", "ImagingLayer", "ModelLayer"]
+    sizes = {name: _du(sam_build_dir / name) / 1e6 for name in parts}
+    total = sum(sizes.values())
+    assert total < CLASSIFY_TARGET_MB, f"classify + layers {total:.1f} MB unzipped >= {CLASSIFY_TARGET_MB} MB: {sizes}"
+
+
 @pytest.mark.parametrize("package", ["onnxruntime", "PIL", "numpy"])
 def test_sam_build_native_code_is_arm64(sam_build_dir: Path, package: str) -> None:
     found = sorted(sam_build_dir.glob(f"*/python/{package}/**/*.so"))
@@ -130,3 +168,121 @@ def test_sam_build_native_code_is_arm64(sam_build_dir: Path, package: str) -> No
     for so in found:
         header = so.read_bytes()[:20]
         assert header[:4] == b"\x7fELF" and int.from_bytes(header[18:20], "little") == ELF_MACHINE_AARCH64, so
+
+
+# ------------------------------------------------------------------------------------ pruned layers still work
+# The arm64 build cannot run here, so the layer Makefiles build the same requirements for this machine
+# (TARGET=native) and apply the same layers/prune.txt; then, for each function, a fresh interpreter without
+# site-packages (-S) sees only the function dir, its layers and a boto3 install standing in for the Lambda
+# runtime's, imports the handler (model session included) and runs what the handler runs.
+
+NATIVE_LAYERS = {"CoreLayer": "core", "ImagingLayer": "imaging", "ModelLayer": "model"}
+FUNCTION_LAYERS = {
+    "inspect": ["CoreLayer", "ImagingLayer"],
+    "classify": ["CoreLayer", "ImagingLayer", "ModelLayer"],
+    "record": ["CoreLayer"],
+    "sort": ["CoreLayer"],
+    "quarantine": ["CoreLayer"],
+}
+EVENTS = {
+    "inspect": ("s3_object_created.json", "aws_lambda_powertools.utilities.parser.models",
+                "S3EventNotificationEventBridgeModel"),
+    "classify": ("classify.json", "photosort.models", "ClassifyInput"),
+    "record": ("record.json", "photosort.models", "RecordInput"),
+    "sort": ("sort.json", "photosort.models", "SortInput"),
+    "quarantine": ("quarantine.json", "photosort.models", "QuarantineInput"),
+}
+FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp", "HEIF": "heic",
+           "AVIF": "avif"}
+
+_HANDLER_PROBE = r"""
+import importlib, json, sys
+from pathlib import Path
+fn, event_file, model_module, model_name, photos = sys.argv[1:6]
+import app
+from aws_lambda_powertools.utilities.parser import parse
+model = getattr(importlib.import_module(model_module), model_name)
+parsed = parse(event=json.loads(Path(event_file).read_text()), model=model)
+app.logger.info("probe", event=parsed)
+app.metrics.add_metric(name="Probe", unit="Count", value=1)
+app.metrics.flush_metrics()
+out = {}
+for photo in sorted(Path(photos).iterdir()):
+    data = photo.read_bytes()
+    if fn == "inspect":
+        from photosort import imaging
+        out[photo.name] = imaging.inspect_image(data).format
+    elif fn == "classify":
+        out[photo.name] = app.backend.classify_bytes(data).labels[0].name
+outside = sorted({m.split(".")[0] for m, mod in sys.modules.items()
+                  if getattr(mod, "__file__", None) and "site-packages" in mod.__file__})
+print(json.dumps({"results": out, "site_packages_modules": outside}))
+"""
+
+
+@pytest.fixture(scope="session")
+def native_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The three layers built for this machine by their Makefiles (same prune list), plus boto3 as the runtime."""
+    root = tmp_path_factory.mktemp("native-layers")
+    out = {}
+    for logical_id, name in NATIVE_LAYERS.items():
+        proc = _run(
+            ["make", "--no-print-directory", "-f", str(REPO / "layers" / name / "Makefile"), f"build-{logical_id}",
+             f"ARTIFACTS_DIR={root / name}", "TARGET=native", f"PYTHON={sys.executable}"],
+            timeout=540,
+        )
+        assert proc.returncode == 0, _report(proc)
+        out[logical_id] = root / name / "python"
+    proc = _run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
+         "--target", str(root / "runtime"), "boto3"],
+        timeout=300,
+    )
+    assert proc.returncode == 0, _report(proc)
+    out["runtime"] = root / "runtime"
+    return out
+
+
+@pytest.fixture(scope="session")
+def sample_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One photo in every allowed format (pillow-heif from the dev venv writes the HEIC)."""
+    import io
+
+    import pillow_heif
+    from PIL import Image
+
+    from photosort_local.samples import find_sample
+
+    pillow_heif.register_heif_opener()
+    out = tmp_path_factory.mktemp("photos")
+    img = Image.open(io.BytesIO(find_sample("chelsea").read_bytes())).convert("RGB")
+    for fmt, ext in FORMATS.items():
+        img.save(out / f"chelsea.{ext}", fmt)
+    return out
+
+
+@pytest.mark.parametrize("fn", sorted(FUNCTION_LAYERS))
+def test_pruned_layers_run_each_handler(native_layers: dict[str, Path], sample_photos: Path, fn: str) -> None:
+    paths = [REPO / "functions" / fn, *(native_layers[l] for l in FUNCTION_LAYERS[fn]), native_layers["runtime"]]
+    env = {k: v for k, v in _env().items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_", "PYTHON"))}
+    env.update({
+        "PYTHONPATH": os.pathsep.join(map(str, paths)), "PYTHONDONTWRITEBYTECODE": "1",
+        "LAMBDA_TASK_ROOT": str(REPO / "functions" / fn), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing", "PHOTOSORT_TABLE_NAME": "photos", "PHOTOSORT_BACKEND": "local",
+        "POWERTOOLS_SERVICE_NAME": f"photosort-{fn}", "POWERTOOLS_METRICS_NAMESPACE": "Photosort",
+    })
+    event_file, module, model = EVENTS[fn]
+    proc = subprocess.run(
+        [sys.executable, "-S", "-c", _HANDLER_PROBE, fn, str(REPO / "events" / event_file), module, model,
+         str(sample_photos)],
+        cwd=REPO / "functions" / fn, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert proc.returncode == 0, _report(proc)
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["site_packages_modules"] == [], out  # everything came from the layers, the runtime stand-in or stdlib
+    if fn == "inspect":
+        # photosort reports AVIF (a HEIF brand) as HEIF
+        assert out["results"] == {f"chelsea.{ext}": "HEIF" if fmt == "AVIF" else fmt for fmt, ext in FORMATS.items()}
+    elif fn == "classify":
+        assert len(out["results"]) == len(FORMATS) and all(out["results"].values()), out

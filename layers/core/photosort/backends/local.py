@@ -111,11 +111,19 @@ def label_table() -> LabelTable:
     return _TABLE
 
 
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives a function one full vCPU at 1769 MB, proportionally less below
+
+
 def _threads() -> int:
+    """Intra-op threads: one per CPU the process may use, at most 4. On Lambda the CPU share follows the memory
+    size (a function below 1769 MB has less than one vCPU, so extra threads only contend), not the host's cores."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         cpus = os.cpu_count() or 1
+    memory_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory_mb.isdigit():
+        cpus = min(cpus, int(memory_mb) // LAMBDA_MB_PER_VCPU)
     return max(1, min(cpus, 4))
 
 
