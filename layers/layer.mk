@@ -20,7 +20,10 @@ PIP_PLATFORM :=
 endif
 PIP_INSTALL = $(PYTHON) -m pip install --disable-pip-version-check --no-input --quiet --no-compile --no-warn-conflicts \
 	--only-binary=:all: --upgrade $(PIP_PLATFORM) --target "$(ARTIFACTS_DIR)/python"
-PRUNE = $(PYTHON) "$(LAYERS_DIR)/prune.py" "$(ARTIFACTS_DIR)/python"
+# Prune, then compile: layers are read-only on Lambda, so without .pyc every cold start recompiles each module.
+# unchecked-hash .pyc files stay valid whatever the files' timestamps after unzipping.
+PRUNE = $(PYTHON) "$(LAYERS_DIR)/prune.py" "$(ARTIFACTS_DIR)/python" && \
+	$(PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)/python"
 
 # copy_package SRC DEST_DIR: a source package without caches
 define copy_package

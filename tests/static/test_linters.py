@@ -25,11 +25,12 @@ FUNCTIONS = ("InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunct
 # Layer -> paths (relative to the layer's python/ dir) that `sam build` must produce.
 LAYER_CONTENTS = {
     "CoreLayer": [
-        "photosort/pipeline.py", "photosort/rules/family.json", "pydantic", "pydantic_core", "aws_lambda_powertools",
+        "photosort/pipeline.py", "photosort/__pycache__/pipeline.cpython-313.pyc", "photosort/rules/family.json",
+        "pydantic", "pydantic_core", "aws_lambda_powertools",
         "aws_xray_sdk", "wrapt", "jmespath",
     ],
     "ImagingLayer": ["PIL/_imaging.cpython-313-aarch64-linux-gnu.so", "PIL/_webp.cpython-313-aarch64-linux-gnu.so",
-                     "PIL/_avif.cpython-313-aarch64-linux-gnu.so", "pillow_heif"],
+                     "PIL/_avif.cpython-313-aarch64-linux-gnu.so", "pi_heif"],
     "ModelLayer": [
         "photosort_model/efficientnet_lite0.onnx", "photosort_model/labels.json", "photosort_model/PROVENANCE.json",
         "NOTICE", "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so", "numpy/linalg",
@@ -38,13 +39,12 @@ LAYER_CONTENTS = {
 # Globs (relative to python/) that layers/prune.txt removes and that must stay out of the build: the runtime's
 # boto3/botocore, onnxruntime's unused deps/tooling/C API library, numpy's tests and lazily loaded subpackages.
 LAYER_ABSENT = {
-    "CoreLayer": ["boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six.py", "wrapt-stubs", "**/*.pyi",
-                  "photosort/**/__pycache__"],
-    "ImagingLayer": ["PIL/_imagingft.*.so", "pillow.libs/libfreetype-*", "PIL/_imagingtk.*.so"],
+    "CoreLayer": ["boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six.py", "wrapt-stubs", "**/*.pyi"],
+    "ImagingLayer": ["PIL/_imagingft.*.so", "pillow.libs/libfreetype-*", "PIL/_imagingtk.*.so", "pillow_heif"],
     "ModelLayer": [
         "google", "packaging", "flatbuffers", "onnxruntime/capi/libonnxruntime.so*", "onnxruntime/transformers",
         "onnxruntime/quantization", "onnxruntime/tools", "numpy/**/tests", "numpy/random", "numpy/f2py",
-        "photosort_model/efficientnet_lite0_int8.onnx", "photosort_model/__pycache__",
+        "photosort_model/efficientnet_lite0_int8.onnx",
     ],
 }
 CLASSIFY_TARGET_MB = 125.0  # classify + its layers, unzipped: half of Lambda's 250 MB limit

@@ -65,12 +65,13 @@ _plugins_registered = False
 def _register_plugins() -> None:
     global _plugins_registered  # noqa: PLW0603 - one-time plugin registration, not per call
     if not _plugins_registered:
+        # pi-heif is pillow-heif's decode-only build (no HEVC encoder): what the imaging layer ships. Without
+        # either, HEIC must fail loudly rather than be rejected as corrupt, hence no silent fallback.
         try:
+            from pi_heif import register_heif_opener
+        except ImportError:
             from pillow_heif import register_heif_opener
-        except ImportError:  # pragma: no cover - pillow-heif is in the imaging layer and the venv
-            pass
-        else:
-            register_heif_opener()
+        register_heif_opener()
         _plugins_registered = True
 
 
