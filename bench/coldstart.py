@@ -10,7 +10,8 @@ its MemorySize in AWS_LAMBDA_FUNCTION_MEMORY_SIZE); the median of RUNS fresh pro
 
 The venv's packages come with .pyc files and extras Lambda lacks (awscrt, pyOpenSSL), so classify is also timed
 with ``python -S`` and only its layers as the layer Makefiles build them for this machine (TARGET=native, same
-layers/prune.txt) plus boto3 standing in for the runtime's: the layers hold no .pyc, exactly as deployed.
+layers/prune.txt, compiled .pyc included) plus boto3 standing in for the runtime's: exactly what is deployed.
+That figure carries the classify target.
 
 Size: ``sam build --build-dir <tmp>`` (the layer Makefiles: arm64 wheels from PyPI, then layers/prune.txt), unzipped
 bytes per function and per layer.
@@ -132,15 +133,15 @@ def cold_start(name: str, *, env: dict[str, str] | None = None, flags: tuple[str
     }
 
 
-# ------------------------------------------------- cold start from the pruned layers, as deployed (no .pyc)
+# ------------------------------------------------------- cold start from the pruned layers, as deployed
 
 NATIVE_LAYERS = {"CoreLayer": "core", "ImagingLayer": "imaging", "ModelLayer": "model"}
 
 
 def build_native_layers(root: Path) -> dict[str, Path]:
     """Each layer built by its Makefile for this machine (TARGET=native: same requirements, same layers/prune.txt)
-    and boto3 standing in for the Lambda runtime's copy (compiled, as the runtime's is; the layers are not:
-    `sam build` ships no .pyc, and /opt is read-only on Lambda, so every cold start compiles what it imports)."""
+    and boto3 standing in for the Lambda runtime's copy (compiled, as the runtime's is; the layer Makefiles
+    compile the layers too, since /opt is read-only on Lambda and nothing could be cached there)."""
     out = {}
     for logical_id, name in NATIVE_LAYERS.items():
         subprocess.run(
@@ -228,10 +229,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 name=f"coldstart: {name} import + init (fresh process)",
                 figure=cs["init_s"],
                 unit="s",
-                target=f"< {TARGET_CLASSIFY_S:.0f} s" if is_classify else "",
+                target="",
                 ratio=None,
                 ratio_label="",
-                passed=(cs["init_s"] < TARGET_CLASSIFY_S) if is_classify else None,
+                passed=None,
                 details={k: v for k, v in cs.items() if k != "modules"},
             ),
         )
@@ -253,13 +254,13 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             report(
                 results,
                 Result(
-                    name=f"coldstart: {name} import + init, pruned layers only (-S, no .pyc: as deployed)",
+                    name=f"coldstart: {name} import + init, as deployed (pruned layers only, -S)",
                     figure=cs["init_s"],
                     unit="s",
-                    target="",
+                    target=f"< {TARGET_CLASSIFY_S:.0f} s",
                     ratio=cs["init_s"] / starts[name]["init_s"],
-                    ratio_label=f"vs {starts[name]['init_s']:.3f} s from the venv (whose packages have .pyc)",
-                    passed=None,
+                    ratio_label=f"vs {starts[name]['init_s']:.3f} s from the dev venv (which has extras Lambda lacks)",
+                    passed=cs["init_s"] < TARGET_CLASSIFY_S,
                     details={k: v for k, v in cs.items() if k != "modules"},
                 ),
             )
