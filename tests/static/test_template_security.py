@@ -6,6 +6,8 @@ branches of every ``Fn::If``; resource settings are checked on the template as w
 
 from __future__ import annotations
 
+import json
+
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +32,7 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "rekognition:DetectCustomLabels",
         "sagemaker:InvokeEndpoint",
     },
-    "RecordFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"},
+    "RecordFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "ssm:GetParameter"},
     "SortFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",
@@ -203,6 +205,13 @@ def test_sort_writes_every_output_prefix_but_failed_and_quarantine_only_failed(c
     assert _write_prefixes(cfn_template, "QuarantineFunction") == {constants.FAILED_PREFIX}
     for fn in ("InspectFunction", "ClassifyFunction", "RecordFunction"):
         assert _write_prefixes(cfn_template, fn) == set(), f"{fn} must not write to S3"
+
+
+def test_the_rules_parameter_grant_names_only_that_parameter(cfn_template: dict[str, Any]) -> None:
+    grants = [st for fn in FUNCTIONS for st in _function_statements(cfn_template, fn)
+              if any(a.startswith("ssm:") for a in _as_list(st["Action"]))]
+    assert len(grants) == 1 and _as_list(grants[0]["Action"]) == ["ssm:GetParameter"]
+    assert "parameter${RoutingRulesParameterName}" in json.dumps(grants[0]["Resource"])
 
 
 def test_dynamodb_grants_are_on_photo_table_only(cfn_template: dict[str, Any]) -> None:

@@ -89,3 +89,15 @@ def test_backend_failing_lands_in_failed_with_the_reason(rekognition: Harness, m
     assert record.destination_key.startswith("failed/") and record.destination_key.endswith(f"-{sha8(data)}.png")
     assert rekognition.keys_with_hash(sha8(data)) == [record.destination_key]
     assert key not in rekognition.keys("incoming/")
+
+
+def test_rules_from_an_ssm_parameter() -> None:
+    """RoutingRulesParameterName: the Record function reads the rules through Powertools Parameters."""
+    rules = {"rules": [{"album": "cats-only", "labels": ["Cat"]}]}
+    with EmbeddedStack(parameters={"RoutingRulesParameterName": "/photosort/rules"}, stack_name="ssm") as stack:
+        stack.client("ssm").put_parameter(Name="/photosort/rules", Type="String", Value=json.dumps(rules))
+        harness = Harness(stack)
+
+        result = harness.upload(harness.unique("cat.png"), variant("chelsea", 23))
+
+    assert result.record is not None and result.record.destination_key.startswith("albums/cats-only/")
