@@ -83,7 +83,7 @@ def test_json_output_shape(capsys: pytest.CaptureFixture[str], monkeypatch: pyte
     doc = json.loads(capsys.readouterr().out)
     assert doc["images"] == 1_000_000
     assert set(doc["backends"]) == set(cost.BACKENDS)
-    for name, b in doc["backends"].items():
+    for b in doc["backends"].values():
         assert {"total", "items", "fixed_monthly", "break_even_vs_rekognition", "per_1000_images"} <= set(b)
         assert b["total"] == pytest.approx(sum(i["cost"] for i in b["items"]))
         assert all({"service", "item", "quantity", "unit", "unit_price", "cost"} <= set(i) for i in b["items"])

@@ -60,7 +60,7 @@ def handler(event, context):
 
 @pytest.fixture
 def runner(tmp_path: Path) -> Iterator[LambdaRunner]:
-    for name, greeting in (("one", "hello"), ("two", "bonjour")):
+    for name in ("one", "two"):
         folder = tmp_path / name
         folder.mkdir()
         (folder / "app.py").write_text(HANDLER)

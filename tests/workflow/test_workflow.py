@@ -12,7 +12,6 @@ import io
 import json
 import threading
 
-import pytest
 from PIL import Image
 
 from photosort.models import Status
