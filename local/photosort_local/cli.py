@@ -20,7 +20,6 @@ import logging
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -159,10 +158,9 @@ def _check_out_dir(out: Path, force: bool) -> None:
 
 # -- running photos through the embedded stack ----------------------------------------------------------------
 def _quiet_libraries() -> None:
-    """moto narrates every CloudFormation type it skips and werkzeug every request; the CLI says what matters."""
+    """moto narrates every failed state and werkzeug every request; the CLI says what matters."""
     logging.getLogger("moto").setLevel(logging.CRITICAL)
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", message="Tried to parse", category=UserWarning)
 
 
 @contextmanager
