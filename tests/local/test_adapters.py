@@ -173,50 +173,50 @@ def test_an_event_that_cannot_start_an_execution_goes_to_the_dead_letter_queue(a
 
 
 # -- DynamoDB atomicity ----------------------------------------------------------------------------------------
-def test_concurrent_conditional_writes_let_exactly_one_win() -> None:
+@pytest.fixture
+def db() -> Iterator[Any]:
+    """A DynamoDB client with an empty table "t" (hash key PK), the adapters installed."""
     moto_adapters.install()
     with mock_aws():
         db = boto3.client("dynamodb", region_name=REGION)
         db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
                         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
                         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
-        wins: list[int] = []
-
-        def claim(i: int) -> None:
-            try:
-                db.transact_write_items(TransactItems=[{"Put": {
-                    "TableName": "t", "Item": {"PK": {"S": "claim"}, "by": {"N": str(i)}},
-                    "ConditionExpression": "attribute_not_exists(PK)"}}])
-                wins.append(i)
-            except ClientError:
-                pass
-
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        assert len(wins) == 1
-        assert db.get_item(TableName="t", Key={"PK": {"S": "claim"}})["Item"]["by"]["N"] == str(wins[0])
+        yield db
 
 
-def test_a_failed_transaction_undoes_only_its_own_items() -> None:
-    moto_adapters.install()
-    with mock_aws():
-        db = boto3.client("dynamodb", region_name=REGION)
-        db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
-        db.put_item(TableName="t", Item={"PK": {"S": "taken"}})
-        db.put_item(TableName="t", Item={"PK": {"S": "other"}, "v": {"N": "1"}})
-        with pytest.raises(ClientError, match="TransactionCanceled"):
-            db.transact_write_items(TransactItems=[
-                {"Put": {"TableName": "t", "Item": {"PK": {"S": "new"}}}},
-                {"Put": {"TableName": "t", "Item": {"PK": {"S": "taken"}},
-                         "ConditionExpression": "attribute_not_exists(PK)"}},
-            ])
-        keys = {i["PK"]["S"] for i in db.scan(TableName="t")["Items"]}
-        assert keys == {"taken", "other"}  # "new" rolled back, the rest untouched
+def test_concurrent_conditional_writes_let_exactly_one_win(db: Any) -> None:
+    wins: list[int] = []
+
+    def claim(i: int) -> None:
+        try:
+            db.transact_write_items(TransactItems=[{"Put": {
+                "TableName": "t", "Item": {"PK": {"S": "claim"}, "by": {"N": str(i)}},
+                "ConditionExpression": "attribute_not_exists(PK)"}}])
+            wins.append(i)
+        except ClientError:
+            pass
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 1
+    assert db.get_item(TableName="t", Key={"PK": {"S": "claim"}})["Item"]["by"]["N"] == str(wins[0])
+
+
+def test_a_failed_transaction_undoes_only_its_own_items(db: Any) -> None:
+    db.put_item(TableName="t", Item={"PK": {"S": "taken"}})
+    db.put_item(TableName="t", Item={"PK": {"S": "other"}, "v": {"N": "1"}})
+    with pytest.raises(ClientError, match="TransactionCanceled"):
+        db.transact_write_items(TransactItems=[
+            {"Put": {"TableName": "t", "Item": {"PK": {"S": "new"}}}},
+            {"Put": {"TableName": "t", "Item": {"PK": {"S": "taken"}},
+                     "ConditionExpression": "attribute_not_exists(PK)"}},
+        ])
+    keys = {i["PK"]["S"] for i in db.scan(TableName="t")["Items"]}
+    assert keys == {"taken", "other"}  # "new" rolled back, the rest untouched
 
 
 def test_the_adapters_refuse_another_moto_version() -> None:
