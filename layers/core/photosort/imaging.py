@@ -274,6 +274,8 @@ def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: t
     img = _decode(_open(data, max_pixels), draft_size, max_pixels)
     fmt = img.format
     with _guard(fmt):
+        if draft_size is not None:
+            img = _shrink(img, draft_size)
         img = _upright(img)
         if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (img.mode == "P" and "transparency" in img.info):
             rgba = img.convert("RGBA")
@@ -284,6 +286,21 @@ def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: t
             # tones keep their place (converting straight to "L" would clip everything above 255 to white).
             img = img.convert("I").point(lambda v: v / 256).convert("L")
         return img.convert("RGB")
+
+
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F", "I;16"})
+
+
+def _shrink(img: Image, size: tuple[int, int]) -> Image:
+    """Box-reduce a big decoded image by the largest whole factor that keeps it at least ``size``.
+
+    What draft mode does for JPEG, for every other format: each later step (rotation, alpha compositing,
+    conversion) then works on a small image, so a 89 MP PNG costs one full-size buffer, not four.
+    """
+    factor = min(img.width // size[0], img.height // size[1])
+    if factor < 2 or img.mode not in _REDUCIBLE_MODES:
+        return img
+    return img.reduce(factor)
 
 
 def to_jpeg(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_side: int = 4096, quality: int = 90) -> bytes:
