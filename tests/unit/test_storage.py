@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator
 from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from photosort import storage
 from photosort.errors import DestinationConflictError, SourceChangedError
 from photosort.models import ObjectRef
-
-BUCKET = "photos"
-
-
-@pytest.fixture
-def s3() -> Iterator[Any]:
-    with mock_aws():
-        client = boto3.client("s3", region_name="us-east-1")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
-
-
-def put(s3: Any, key: str, data: bytes) -> tuple[ObjectRef, str]:
-    etag = s3.put_object(Bucket=BUCKET, Key=key, Body=data, ContentType="image/jpeg")["ETag"].strip('"')
-    return ObjectRef(bucket=BUCKET, key=key, size=len(data), etag=etag), hashlib.sha256(data).hexdigest()
-
+from tests.unit.conftest import BUCKET, put
 
 def keys(s3: Any) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
@@ -123,3 +104,4 @@ def test_resolve_prefers_the_decoded_key_but_accepts_a_plain_plus(s3: Any) -> No
     put(s3, "incoming/a+b.jpg", b"plus")  # a plain key that contains a literal '+'
     found = storage.resolve(s3, ObjectRef(bucket=BUCKET, key="incoming/a+b.jpg", size=4))
     assert found is not None and found.key == "incoming/a+b.jpg"
+

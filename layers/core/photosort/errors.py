@@ -24,7 +24,8 @@ def describe_validation(exc: Any, top_level: str) -> str:
 
 
 class BackendThrottledError(PhotosortError):
-    """The classification service throttled us; transient, retried with backoff by the state machine."""
+    """The classification service throttled us or could not be reached; transient, retried with backoff by
+    the state machine."""
 
 
 class BackendUnavailableError(PhotosortError):

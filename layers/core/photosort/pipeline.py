@@ -11,9 +11,12 @@ from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
 
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.exceptions import HTTPClientError
+
 from photosort import constants, imaging, routing, storage
 from photosort.backends import Classifier, ImageInput
-from photosort.errors import ImageUnusableError, RejectionReason
+from photosort.errors import BackendThrottledError, ImageUnusableError, RejectionReason
 from photosort.models import (
     Classification,
     Decision,
@@ -96,7 +99,12 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
 def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classification:
     assert inspection.metadata is not None, "Classify only runs on usable images"
     image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object))
-    return backend.classify(image)
+    try:
+        return backend.classify(image)
+    except (BotocoreConnectionError, HTTPClientError) as exc:
+        # A timeout or dropped connection that outlasted botocore's own retries: transient, so it takes the
+        # state machine's backoff-and-retry path instead of sending the photo to failed/.
+        raise BackendThrottledError(f"{backend.name}: network error reaching the service: {exc}") from exc
 
 
 # -- 3. Record ----------------------------------------------------------------------------------------------
