@@ -101,3 +101,24 @@ def test_rules_from_an_ssm_parameter() -> None:
         result = harness.upload(harness.unique("cat.png"), variant("chelsea", 23))
 
     assert result.record is not None and result.record.destination_key.startswith("albums/cats-only/")
+
+
+def test_an_image_the_backend_refuses_is_rejected_not_failed(
+    rekognition: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ImageUnusableError from Classify takes the workflow's RecordBackendRejection branch into rejected/."""
+
+    def refuse(self: RekognitionBackend) -> object:
+        raise JsonRESTError("InvalidImageFormatException", "Request has unsupported image format")
+
+    monkeypatch.setattr(RekognitionBackend, "detect_labels", refuse)
+    data = variant("chelsea", 24)
+
+    result = rekognition.upload(rekognition.unique("odd.png"), data)
+
+    assert result.outcome.status == "SUCCEEDED"
+    record = result.record
+    assert record is not None and record.status is Status.REJECTED
+    assert record.reason.startswith("BackendRejected: UnsupportedFormat")
+    assert rekognition.keys_with_hash(sha8(data)) == [record.destination_key]
+    assert record.destination_key.startswith("rejected/")
