@@ -279,6 +279,7 @@ def test_dead_letter_queue_is_encrypted_and_only_eventbridge_may_send(sam_templa
     resources = sam_template["Resources"]
     queue = resources["DeadLetterQueue"]["Properties"]
     assert queue.get("SqsManagedSseEnabled") is True or "KmsMasterKeyId" in queue
+    assert queue["RedriveAllowPolicy"] == {"redrivePermission": "denyAll"}  # replayed via Step Functions, not SQS
     (st,) = resources["DeadLetterQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
     assert "aws:SourceArn" in st["Condition"]["ArnEquals"]
