@@ -86,10 +86,6 @@ class _ThreadRoutedStream(io.TextIOBase):
         except ValueError:  # the stream behind it was closed (e.g. by a test runner's capture)
             pass
 
-    @property
-    def fallback(self) -> Any:
-        return self._fallback
-
 
 @dataclass
 class Invocation:
@@ -114,7 +110,6 @@ class LambdaRunner:
     specs: dict[str, FunctionSpec] = field(default_factory=dict)
     _containers: dict[str, _Container] = field(default_factory=dict)
     _init_lock: threading.Lock = field(default_factory=threading.Lock)
-    invocations: int = 0
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -164,7 +159,6 @@ class LambdaRunner:
             return _error("Runtime.ImportModuleError" if isinstance(exc, ImportError) else type(exc).__name__, exc)
         event = json.loads(payload) if payload else {}
         with container.busy:
-            self.invocations += 1
             return _run_with_timeout(container, event)
 
 

@@ -7,6 +7,7 @@ repository and the rules are passed in, so the same code runs in Lambda, in the 
 from __future__ import annotations
 
 import hashlib
+import json
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any
@@ -283,8 +284,6 @@ def quarantine(s3: Any, repo: Repository, ref: ObjectRef, error: FailureInfo) ->
 
 
 def _short_cause(cause: str) -> str:
-    import json
-
     try:
         parsed = json.loads(cause)
         return str(parsed.get("errorMessage", cause))[:300]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import re
 from typing import Any
-from urllib.parse import quote, unquote_plus
+from urllib.parse import quote, unquote_plus, urlencode
 
 from botocore.exceptions import ClientError
 
@@ -73,22 +73,18 @@ def resolve(s3: Any, ref: ObjectRef) -> ObjectRef | None:
     return None
 
 
-def read(s3: Any, ref: ObjectRef, *, max_bytes: int | None = None) -> bytes:
-    """The object's bytes (the version the event announced). Reads at most ``max_bytes + 1`` bytes."""
+def read(s3: Any, ref: ObjectRef) -> bytes:
+    """The object's bytes (the version the event announced; callers check its size first)."""
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version_id:
         kwargs["VersionId"] = ref.version_id
     if ref.etag:
         kwargs["IfMatch"] = ref.etag
-    if max_bytes is not None:
-        kwargs["Range"] = f"bytes=0-{max_bytes}"
     try:
         body = s3.get_object(**kwargs)["Body"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
             raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} changed since the event was sent") from exc
-        if exc.response.get("Error", {}).get("Code") == "InvalidRange":  # zero-byte object with a Range
-            return b""
         if _missing(exc):
             raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} is gone (moved by another delivery?)") from exc
         raise
@@ -102,8 +98,6 @@ def tag_value(text: str) -> str:
 
 
 def _tagging(tags: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
     return urlencode({k: tag_value(v) for k, v in list(tags.items())[:10]})
 
 
