@@ -159,7 +159,9 @@ def machine_info() -> dict[str, Any]:
         "cores": cpus,
         "threads_per_core": cpu.get("Thread(s) per core"),
         "cpu_ghz": cpu_ghz(),
-        "flags_simd": [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile") if f in cpu.get("Flags", "").split()],
+        "flags_simd": [
+            f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "amx_tile") if f in cpu.get("Flags", "").split()
+        ],
         "python": platform.python_version(),
         "onnxruntime": ort_version,
         "pillow": pil_version,
@@ -196,7 +198,9 @@ def results_dict(results: list[Result], extra: dict[str, Any] | None = None) -> 
     }
 
 
-def compare(fns: dict[str, Callable[[], Any]], *, rounds: int = 4, block_s: float = 0.5, warmup: int = 2) -> dict[str, Timing]:
+def compare(
+    fns: dict[str, Callable[[], Any]], *, rounds: int = 4, block_s: float = 0.5, warmup: int = 2
+) -> dict[str, Timing]:
     """Time several functions side by side: blocks alternate between them, so machine drift hits all alike."""
     for fn in fns.values():
         for _ in range(warmup):

@@ -20,15 +20,22 @@ BENCHMARKS = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("names", nargs="*", choices=[[], *BENCHMARKS], metavar="NAME",
-                        help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}")
+    parser.add_argument(
+        "names",
+        nargs="*",
+        choices=[[], *BENCHMARKS],
+        metavar="NAME",
+        help=f"benchmarks to run (default: all): {', '.join(BENCHMARKS)}",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/latest.json")
     args = parser.parse_args(argv)
     names = args.names or list(BENCHMARKS)
 
     info = machine_info()
-    print(f"machine: {info['model_name']}, {info['cores']} cores @ {info['cpu_ghz']} GHz, {info['flags_simd']}; "
-          f"Python {info['python']}, onnxruntime {info['onnxruntime']}")
+    print(
+        f"machine: {info['model_name']}, {info['cores']} cores @ {info['cpu_ghz']} GHz, {info['flags_simd']}; "
+        f"Python {info['python']}, onnxruntime {info['onnxruntime']}"
+    )
     done: dict[str, dict] = {}
     misses = 0
     for name in names:

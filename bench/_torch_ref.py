@@ -30,7 +30,6 @@ def main() -> int:
 
     import numpy as np
     import torch
-
     from export_model import load_torch_model
 
     if args.threads:

@@ -90,7 +90,12 @@ def function_env(name: str) -> dict[str, str]:
             "POWERTOOLS_SERVICE_NAME": f"photosort-{name}",
             "POWERTOOLS_METRICS_NAMESPACE": "Photosort",
             "PYTHONPATH": os.pathsep.join(
-                [str(REPO / "layers" / "core"), str(REPO / "layers" / "model"), str(REPO / "functions" / name), str(REPO / "local")]
+                [
+                    str(REPO / "layers" / "core"),
+                    str(REPO / "layers" / "model"),
+                    str(REPO / "functions" / name),
+                    str(REPO / "local"),
+                ]
             ),
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -114,8 +119,13 @@ def cold_start(name: str, *, env: dict[str, str] | None = None, flags: tuple[str
     runs = []
     for _ in range(RUNS):
         out = subprocess.run(
-            [sys.executable, *flags, "-c", _PROBE, name, str(sample_photo())], env=env, cwd=REPO / "functions" / name,
-            capture_output=True, text=True, timeout=120, check=True,
+            [sys.executable, *flags, "-c", _PROBE, name, str(sample_photo())],
+            env=env,
+            cwd=REPO / "functions" / name,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
         )
         runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
     t = []
@@ -145,14 +155,41 @@ def build_native_layers(root: Path) -> dict[str, Path]:
     out = {}
     for logical_id, name in NATIVE_LAYERS.items():
         subprocess.run(
-            ["make", "--no-print-directory", "-s", "-f", str(REPO / "layers" / name / "Makefile"),
-             f"build-{logical_id}", f"ARTIFACTS_DIR={root / name}", "TARGET=native", f"PYTHON={sys.executable}"],
-            cwd=REPO, capture_output=True, text=True, timeout=900, check=True,
+            [
+                "make",
+                "--no-print-directory",
+                "-s",
+                "-f",
+                str(REPO / "layers" / name / "Makefile"),
+                f"build-{logical_id}",
+                f"ARTIFACTS_DIR={root / name}",
+                "TARGET=native",
+                f"PYTHON={sys.executable}",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=True,
         )
         out[logical_id] = root / name / "python"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-         "--target", str(root / "runtime"), "boto3"], capture_output=True, text=True, timeout=600, check=True,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            str(root / "runtime"),
+            "boto3",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
     )
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "runtime")], capture_output=True, check=True)
     out["runtime"] = root / "runtime"
@@ -178,7 +215,12 @@ def du(path: Path) -> int:
 def top_level_packages(layer_python: Path) -> dict[str, int]:
     out = {}
     for p in layer_python.iterdir():
-        if p.name.endswith((".dist-info", ".data", ".libs")) or p.name in ("__pycache__", "bin", "requirements.txt", "NOTICE"):
+        if p.name.endswith((".dist-info", ".data", ".libs")) or p.name in (
+            "__pycache__",
+            "bin",
+            "requirements.txt",
+            "NOTICE",
+        ):
             continue
         name = p.name.split(".")[0] if p.is_file() else p.name
         if p.is_file() and not p.name.endswith((".py", ".so")):
@@ -194,12 +236,20 @@ def top_level_packages(layer_python: Path) -> dict[str, int]:
 
 
 def sam_build(build_dir: Path) -> None:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-           "SAM_CLI_TELEMETRY": "0"}
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        "SAM_CLI_TELEMETRY": "0",
+    }
     sam = shutil.which("sam", path=env["PATH"]) or "sam"
     subprocess.run(
         [sam, "build", "--template", str(REPO / "template.yaml"), "--build-dir", str(build_dir)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=True,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=True,
     )
 
 
@@ -207,7 +257,9 @@ def function_layers() -> dict[str, list[str]]:
     from photosort_local.cost import read_template
 
     template = read_template(REPO / "template.yaml")
-    global_layers = [l["Ref"] for l in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(l, dict)]
+    global_layers = [
+        l["Ref"] for l in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(l, dict)
+    ]
     out = {}
     for logical_id, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
@@ -236,8 +288,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 details={k: v for k, v in cs.items() if k != "modules"},
             ),
         )
-        print(f"      runs {cs['init_runs_s']} s; interpreter start {cs['interpreter_start_s']:.3f} s; "
-              f"first call {cs['first_call_s'] or 0:.3f} s; peak RSS {cs['maxrss_mb']:.0f} MB")
+        print(
+            f"      runs {cs['init_runs_s']} s; interpreter start {cs['interpreter_start_s']:.3f} s; "
+            f"first call {cs['first_call_s'] or 0:.3f} s; peak RSS {cs['maxrss_mb']:.0f} MB"
+        )
 
     layers_of = function_layers()
     with tempfile.TemporaryDirectory(prefix="photosort-native-layers-") as tmp:
@@ -264,8 +318,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                     details={k: v for k, v in cs.items() if k != "modules"},
                 ),
             )
-            print(f"      runs {cs['init_runs_s']} s; first call {cs['first_call_s'] or 0:.3f} s; "
-                  f"peak RSS {cs['maxrss_mb']:.0f} MB")
+            print(
+                f"      runs {cs['init_runs_s']} s; first call {cs['first_call_s'] or 0:.3f} s; "
+                f"peak RSS {cs['maxrss_mb']:.0f} MB"
+            )
     sizes: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="photosort-sam-") as tmp:
         build = Path(tmp) / "build"
@@ -289,7 +345,9 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                     name=f"size: {short} + layers ({', '.join(layers)}), unzipped",
                     figure=total,
                     unit="MB",
-                    target=f"< {TARGET_CLASSIFY_MB:.0f} MB" if is_classify else f"< {LAMBDA_LIMIT_MB:.0f} MB (Lambda limit)",
+                    target=f"< {TARGET_CLASSIFY_MB:.0f} MB"
+                    if is_classify
+                    else f"< {LAMBDA_LIMIT_MB:.0f} MB (Lambda limit)",
                     ratio=total / (TARGET_CLASSIFY_MB if is_classify else LAMBDA_LIMIT_MB),
                     ratio_label="of target" if is_classify else "of the Lambda limit",
                     passed=total < (TARGET_CLASSIFY_MB if is_classify else LAMBDA_LIMIT_MB),
@@ -303,9 +361,15 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             for pkg, size in sorted(pkgs.items(), key=lambda kv: -kv[1]):
                 users = [f for f in shipped_to if f in starts and pkg in starts[f]["modules"]]
                 unused_by = [f for f in shipped_to if f not in users]
-                usage.setdefault(layer, {})[pkg] = {"mb": round(size / 1e6, 2), "imported_by": users, "not_imported_by": unused_by}
+                usage.setdefault(layer, {})[pkg] = {
+                    "mb": round(size / 1e6, 2),
+                    "imported_by": users,
+                    "not_imported_by": unused_by,
+                }
                 flag = "" if users else "   <-- imported by no function"
-                print(f"    {layer:<13} {pkg:<24} {size / 1e6:7.2f}  used by {','.join(users) or '-'}; "
-                      f"not by {','.join(unused_by) or '-'}{flag}")
+                print(
+                    f"    {layer:<13} {pkg:<24} {size / 1e6:7.2f}  used by {','.join(users) or '-'}; "
+                    f"not by {','.join(unused_by) or '-'}{flag}"
+                )
         layer_total = {k: round(v, 2) for k, v in layer_mb.items()}
     return results, {"cold_start": starts, "sizes": sizes, "layer_mb": layer_total, "layer_packages": usage}

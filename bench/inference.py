@@ -42,7 +42,10 @@ def peak_gflops() -> tuple[float | None, str]:
         per_cycle, simd = 8, "SSE (assumed 8 fp32 FLOP/cycle)"
     if not cores or not ghz:
         return None, "unknown core count or clock"
-    return cores * ghz * per_cycle, f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle/core, {simd}; nominal clock, no turbo"
+    return (
+        cores * ghz * per_cycle,
+        f"{cores} cores x {ghz:.2f} GHz x {per_cycle} FLOP/cycle/core, {simd}; nominal clock, no turbo",
+    )
 
 
 def sample_input() -> np.ndarray:
@@ -77,6 +80,7 @@ def torch_reference(x: np.ndarray, threads: int) -> dict[str, Any] | None:
 
 def _session(variant: str, threads: int, level: str, mode: str, spinning: bool) -> Any:
     import onnxruntime as ort
+
     import photosort_model
 
     options = ort.SessionOptions()
@@ -160,8 +164,17 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             ),
         )
     else:
-        report(results, Result("inference: torch eager reference", float("nan"), "ms", "", passed=None,
-                               details={"skipped": "no .venv-export with torch"}))
+        report(
+            results,
+            Result(
+                "inference: torch eager reference",
+                float("nan"),
+                "ms",
+                "",
+                passed=None,
+                details={"skipped": "no .venv-export with torch"},
+            ),
+        )
 
     peak, assumption = peak_gflops()
     if peak:
@@ -176,8 +189,12 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 ratio=ort_t.median_ms / floor_ms,
                 ratio_label=f"measured / floor {floor_ms:.2f} ms = {GFLOP_PER_IMAGE} GFLOP / {peak:.0f} GFLOP/s ({assumption})",
                 passed=None,
-                details={"floor_ms": floor_ms, "peak_gflops": peak, "assumption": assumption,
-                         "achieved_gflops": GFLOP_PER_IMAGE / (ort_t.median_ms / 1000.0)},
+                details={
+                    "floor_ms": floor_ms,
+                    "peak_gflops": peak,
+                    "assumption": assumption,
+                    "achieved_gflops": GFLOP_PER_IMAGE / (ort_t.median_ms / 1000.0),
+                },
             ),
         )
 
@@ -186,12 +203,19 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     # The shipped configuration re-measured inside the sweep's conditions: its row is fp32, shipped threads,
     # ORT_ENABLE_ALL, sequential, no spinning.
     shipped_row = next(
-        r for r in rows
-        if r["variant"] == "fp32" and r["intra_op_threads"] == threads and r["graph_optimization_level"] == "ORT_ENABLE_ALL"
-        and r["execution_mode"] == "ORT_SEQUENTIAL" and not r["allow_spinning"]
+        r
+        for r in rows
+        if r["variant"] == "fp32"
+        and r["intra_op_threads"] == threads
+        and r["graph_optimization_level"] == "ORT_ENABLE_ALL"
+        and r["execution_mode"] == "ORT_SEQUENTIAL"
+        and not r["allow_spinning"]
     )
     shipped_ms = min(shipped_row["median_ms"], ort_t.median_ms)
-    for scope, pool in (("fp32 session options", [r for r in rows if r["variant"] == "fp32"]), ("any option incl. int8", rows)):
+    for scope, pool in (
+        ("fp32 session options", [r for r in rows if r["variant"] == "fp32"]),
+        ("any option incl. int8", rows),
+    ):
         best = min(pool, key=lambda r: r["median_ms"])
         ratio = shipped_ms / best["median_ms"]
         report(
@@ -209,8 +233,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 details={"best": best},
             ),
         )
-    one = {v: min((r for r in rows if r["variant"] == v and r["intra_op_threads"] == 1), key=lambda r: r["median_ms"])
-           for v in ("fp32", "int8")}
+    one = {
+        v: min((r for r in rows if r["variant"] == v and r["intra_op_threads"] == 1), key=lambda r: r["median_ms"])
+        for v in ("fp32", "int8")
+    }
     extra["single_thread_ms"] = {v: r["median_ms"] for v, r in one.items()}
     report(
         results,
@@ -226,6 +252,8 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     )
     print("  sweep (median ms/image):")
     for r in sorted(rows, key=lambda r: r["median_ms"]):
-        print(f"    {r['median_ms']:7.2f}  {r['variant']} thr={r['intra_op_threads']} {r['graph_optimization_level']:<20} "
-              f"{r['execution_mode']:<14} spin={int(r['allow_spinning'])}")
+        print(
+            f"    {r['median_ms']:7.2f}  {r['variant']} thr={r['intra_op_threads']} {r['graph_optimization_level']:<20} "
+            f"{r['execution_mode']:<14} spin={int(r['allow_spinning'])}"
+        )
     return results, extra

@@ -36,8 +36,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         }
     agree = sum(p["same"] for p in photos.values())
     for name, p in photos.items():
-        print(f"    {name:<16} fp32 {p['fp32_top1']!r} ({p['fp32_p']:.2f})  int8 {p['int8_top1']!r} ({p['int8_p']:.2f})"
-              f"{'' if p['same'] else '  <-- differs'}")
+        print(
+            f"    {name:<16} fp32 {p['fp32_top1']!r} ({p['fp32_p']:.2f})  int8 {p['int8_top1']!r} ({p['int8_p']:.2f})"
+            f"{'' if p['same'] else '  <-- differs'}"
+        )
     report(
         results,
         Result(

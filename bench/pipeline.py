@@ -62,6 +62,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         s3.put_object(Bucket=stack.bucket, Key="incoming/warmup/warm.jpg", Body=varied_photos(9)[8][1])
         stack.wait_idle(timeout=300)
         for container in runner._containers.values():  # noqa: SLF001 - time the handler itself, not the queueing
+
             def timed(event: Any, context: Any, _h: Any = container.handler, _n: str = container.spec.name) -> Any:
                 t0 = time.perf_counter()
                 try:
@@ -94,7 +95,9 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             statuses[o.status] += 1
         fn_ms = {
             name.split("-")[1] if "-" in name else name: {
-                "n": len(v), "median_ms": round(statistics.median(v), 2), "mean_ms": round(statistics.fmean(v), 2)
+                "n": len(v),
+                "median_ms": round(statistics.median(v), 2),
+                "mean_ms": round(statistics.fmean(v), 2),
             }
             for name, v in durations.items()
         }
@@ -140,7 +143,9 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     )
     print("  warm handler durations, median ms (serial run | concurrent run):")
     for name in sorted(set(fn_ms) | set(serial_fn)):
-        print(f"    {name:<30} {serial_fn.get(name, float('nan')):8.2f} | {fn_ms.get(name, {}).get('median_ms', float('nan')):8.2f}")
+        print(
+            f"    {name:<30} {serial_fn.get(name, float('nan')):8.2f} | {fn_ms.get(name, {}).get('median_ms', float('nan')):8.2f}"
+        )
     return results, {
         "functions": fn_ms,
         "serial_handler_median_ms": serial_fn,

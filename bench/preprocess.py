@@ -84,8 +84,13 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             ratio_label=f"naive {t['naive'].median_ms:.1f} ms / shipped {t['shipped'].median_ms:.1f} ms; "
             f"mean |pixel diff| {pixel_diff:.2f}/255, same top-1: {same_top1}",
             passed=ratio >= 5.0,
-            details={"shipped": t["shipped"].as_dict(), "naive": t["naive"].as_dict(), "bytes": len(data),
-                     "mean_abs_pixel_diff": pixel_diff, "same_top1": same_top1},
+            details={
+                "shipped": t["shipped"].as_dict(),
+                "naive": t["naive"].as_dict(),
+                "bytes": len(data),
+                "mean_abs_pixel_diff": pixel_diff,
+                "same_top1": same_top1,
+            },
         ),
     )
 

@@ -32,5 +32,7 @@ def lambda_handler(event: RecordInput, context: LambdaContext) -> dict:
         repo, rules.current(), settings, event.inspection, event.classification, event.backend_rejection
     )
     logger.info("recorded", image_id=decision.image_id, status=decision.status, destination=decision.destination_key)
-    metrics.add_metric(name=f"Images_{decision.status.value}", unit=MetricUnit.Count, value=1 if decision.created else 0)
+    metrics.add_metric(
+        name=f"Images_{decision.status.value}", unit=MetricUnit.Count, value=1 if decision.created else 0
+    )
     return decision.model_dump(mode="json")

@@ -203,8 +203,9 @@ def _wait_for_executions(stack: EmbeddedStack, bar: Any) -> None:
             bar.update(len(done))
             deadline = time.monotonic() + STALL_TIMEOUT
         elif time.monotonic() > deadline:
-            raise CliError(f"the embedded stack is stuck: {len(pending)} execution(s) made no progress in "
-                           f"{STALL_TIMEOUT:.0f} s")
+            raise CliError(
+                f"the embedded stack is stuck: {len(pending)} execution(s) made no progress in {STALL_TIMEOUT:.0f} s"
+            )
         else:
             time.sleep(POLL)
 
@@ -517,26 +518,41 @@ def _port(text: str) -> int:
 
 
 def _add_run_options(parser: argparse.ArgumentParser, *, rules: bool = True) -> None:
-    parser.add_argument("--backend", choices=["local"], default="local",
-                        help="classifier; local (the bundled ONNX model) is the one that runs offline")
+    parser.add_argument(
+        "--backend",
+        choices=["local"],
+        default="local",
+        help="classifier; local (the bundled ONNX model) is the one that runs offline",
+    )
     if rules:
-        parser.add_argument("--rules", metavar="FILE",
-                            help="routing rules, a YAML or JSON file (or a preset: family, dealership)")
+        parser.add_argument(
+            "--rules", metavar="FILE", help="routing rules, a YAML or JSON file (or a preset: family, dealership)"
+        )
 
 
 def _add_out_options(parser: argparse.ArgumentParser, *, required: bool) -> None:
-    parser.add_argument("--out", metavar="DIR", required=required,
-                        help="write the sorted bucket (albums/, unsorted/, rejected/, ...) here; DIR must be empty, "
-                             "new, or an earlier photosort output")
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        required=required,
+        help="write the sorted bucket (albums/, unsorted/, rejected/, ...) here; DIR must be empty, "
+        "new, or an earlier photosort output",
+    )
     parser.add_argument("--force", action="store_true", help="write into a non-empty DIR anyway")
-    parser.add_argument("--picture", metavar="FILE.png",
-                        help="also draw a contact sheet: every photo as a thumbnail under where it went")
+    parser.add_argument(
+        "--picture",
+        metavar="FILE.png",
+        help="also draw a contact sheet: every photo as a thumbnail under where it went",
+    )
 
 
 def _add_demo(commands: Any) -> None:
-    demo = commands.add_parser("demo", help="sort the bundled sample photos through the whole pipeline, offline",
-                               description="Deploys the stack into moto in this process, uploads the sample "
-                                           "photos and shows where each one went. Writes nothing unless --out.")
+    demo = commands.add_parser(
+        "demo",
+        help="sort the bundled sample photos through the whole pipeline, offline",
+        description="Deploys the stack into moto in this process, uploads the sample "
+        "photos and shows where each one went. Writes nothing unless --out.",
+    )
     demo.add_argument("--json", action="store_true", help="one JSON document: albums, photos, incoming leftovers")
     _add_out_options(demo, required=False)
     demo.set_defaults(func=cmd_demo)
@@ -545,9 +561,12 @@ def _add_demo(commands: Any) -> None:
 def _add_local(commands: Any) -> None:
     local = commands.add_parser("local", help="run the stack offline: sort your photos, or serve it")
     sub = local.add_subparsers(title="local commands", metavar="COMMAND", required=True)
-    sort = sub.add_parser("sort", help="sort files and folders through the offline stack into --out DIR",
-                          description="Uploads each file under incoming/<path relative to the argument> (folders "
-                                      "recursively, hidden files skipped) and writes the resulting bucket to DIR.")
+    sort = sub.add_parser(
+        "sort",
+        help="sort files and folders through the offline stack into --out DIR",
+        description="Uploads each file under incoming/<path relative to the argument> (folders "
+        "recursively, hidden files skipped) and writes the resulting bucket to DIR.",
+    )
     sort.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
     _add_out_options(sort, required=True)
     _add_run_options(sort)
@@ -563,8 +582,11 @@ def _add_local(commands: Any) -> None:
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
     target = parser.add_argument_group("which table (normal AWS credential chain)")
     target.add_argument("--table", help="the DynamoDB table name")
-    target.add_argument("--stack", default="photosort",
-                        help="read the table from this CloudFormation stack's PhotoTableName output (default photosort)")
+    target.add_argument(
+        "--stack",
+        default="photosort",
+        help="read the table from this CloudFormation stack's PhotoTableName output (default photosort)",
+    )
     target.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. the one `local serve` prints")
     target.add_argument("--region", help="AWS region (default: from your AWS configuration)")
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
@@ -585,8 +607,12 @@ def _add_queries(commands: Any) -> None:
 def _add_classify(commands: Any) -> None:
     classify = commands.add_parser("classify", help="print the labels for image files; nothing is uploaded or moved")
     classify.add_argument("files", nargs="+", metavar="FILE")
-    classify.add_argument("--backend", choices=["local", "sagemaker", "rekognition", "custom-labels"],
-                          default="local", help="local runs offline; sagemaker reads PHOTOSORT_SAGEMAKER_* settings")
+    classify.add_argument(
+        "--backend",
+        choices=["local", "sagemaker", "rekognition", "custom-labels"],
+        default="local",
+        help="local runs offline; sagemaker reads PHOTOSORT_SAGEMAKER_* settings",
+    )
     classify.add_argument("--json", action="store_true", help="one JSON line per file")
     classify.set_defaults(func=cmd_classify)
 

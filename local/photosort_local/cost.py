@@ -266,10 +266,20 @@ def estimate(
         else:
             durations[fn] = lambda_duration_ms(m.cpu_ms[fn], mem[fn], API_CALLS[fn], mb_per_vcpu=mb_per_vcpu)
     gb_s = sum(mem[fn] / 1024.0 * math.ceil(durations[fn]) / 1000.0 for fn in FUNCTIONS)
-    add("Lambda", f"requests ({len(FUNCTIONS)} invocations/photo)", n * len(FUNCTIONS) / 1e6, "1M requests",
-        price(p, "lambda", "requests"))
-    add("Lambda", "duration, arm64 (" + ", ".join(f"{fn} {mem[fn]} MB x {durations[fn]:.0f} ms" for fn in FUNCTIONS) + ")",
-        n * gb_s, "GB-s", price(p, "lambda", "arm64_gb_second"))
+    add(
+        "Lambda",
+        f"requests ({len(FUNCTIONS)} invocations/photo)",
+        n * len(FUNCTIONS) / 1e6,
+        "1M requests",
+        price(p, "lambda", "requests"),
+    )
+    add(
+        "Lambda",
+        "duration, arm64 (" + ", ".join(f"{fn} {mem[fn]} MB x {durations[fn]:.0f} ms" for fn in FUNCTIONS) + ")",
+        n * gb_s,
+        "GB-s",
+        price(p, "lambda", "arm64_gb_second"),
+    )
 
     # -- Step Functions
     if state_machine == "EXPRESS":
@@ -277,51 +287,105 @@ def estimate(
         billed_ms = math.ceil(run_ms / price(p, "stepfunctions", "express_duration_rounding_ms")) * 100
         chunk_gb = price(p, "stepfunctions", "express_memory_chunk_mb") / 1024.0
         add("Step Functions", "Express requests", n / 1e6, "1M requests", price(p, "stepfunctions", "express_requests"))
-        add("Step Functions", f"Express duration ({billed_ms} ms billed x 64 MB)", n * chunk_gb * billed_ms / 1000.0,
-            "GB-s", price(p, "stepfunctions", "express_gb_second"))
+        add(
+            "Step Functions",
+            f"Express duration ({billed_ms} ms billed x 64 MB)",
+            n * chunk_gb * billed_ms / 1000.0,
+            "GB-s",
+            price(p, "stepfunctions", "express_gb_second"),
+        )
     else:
-        add("Step Functions", f"Standard state transitions ({STANDARD_TRANSITIONS}/photo)", n * STANDARD_TRANSITIONS / 1000.0,
-            "1k transitions", price(p, "stepfunctions", "standard_state_transitions"))
+        add(
+            "Step Functions",
+            f"Standard state transitions ({STANDARD_TRANSITIONS}/photo)",
+            n * STANDARD_TRANSITIONS / 1000.0,
+            "1k transitions",
+            price(p, "stepfunctions", "standard_state_transitions"),
+        )
 
     # -- EventBridge
-    add("EventBridge", "S3 Object Created events on the default bus (free)", n / 1e6, "1M events",
-        price(p, "eventbridge", "aws_service_events_default_bus"))
+    add(
+        "EventBridge",
+        "S3 Object Created events on the default bus (free)",
+        n / 1e6,
+        "1M events",
+        price(p, "eventbridge", "aws_service_events_default_bus"),
+    )
 
     # -- S3
     classify_gets = 0 if backend in ("rekognition", "custom-labels") else 1
     service_gets = 1 if backend in ("rekognition", "custom-labels") else 0  # Rekognition reads the object itself
     gets = 1 + 1 + classify_gets + service_gets + 3  # inspect HEAD+GET, classify GET, sort 3 HEADs
     puts = 1 + 1  # the upload PUT, sort COPY
-    add("S3", f"PUT/COPY ({puts}/photo: upload PUT, sort COPY)", n * puts / 1000.0, "1k requests",
-        price(p, "s3", "put_copy_post_list"))
-    add("S3", f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 3 HEAD)", n * gets / 1000.0,
-        "1k requests", price(p, "s3", "get_head_select"))
+    add(
+        "S3",
+        f"PUT/COPY ({puts}/photo: upload PUT, sort COPY)",
+        n * puts / 1000.0,
+        "1k requests",
+        price(p, "s3", "put_copy_post_list"),
+    )
+    add(
+        "S3",
+        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 3 HEAD)",
+        n * gets / 1000.0,
+        "1k requests",
+        price(p, "s3", "get_head_select"),
+    )
     add("S3", "DELETE (1/photo, free)", n / 1000.0, "1k requests", price(p, "s3", "delete"))
 
     # -- DynamoDB
     wru = 2 * (IMAGE_ITEM_KB + SMALL_ITEM_KB + MEMBERSHIPS * 2 * SMALL_ITEM_KB) + 2 * IMAGE_ITEM_KB
-    add("DynamoDB", f"write request units ({wru}/photo: transaction x2, {MEMBERSHIPS} albums, 2 GSIs)", n * wru / 1e6,
-        "1M WRU", price(p, "dynamodb", "write_request_units"))
-    add("DynamoDB", "read request units (1/photo: consistent GetItem)", n / 1e6, "1M RRU",
-        price(p, "dynamodb", "read_request_units"))
+    add(
+        "DynamoDB",
+        f"write request units ({wru}/photo: transaction x2, {MEMBERSHIPS} albums, 2 GSIs)",
+        n * wru / 1e6,
+        "1M WRU",
+        price(p, "dynamodb", "write_request_units"),
+    )
+    add(
+        "DynamoDB",
+        "read request units (1/photo: consistent GetItem)",
+        n / 1e6,
+        "1M RRU",
+        price(p, "dynamodb", "read_request_units"),
+    )
 
     # -- the classifier service
     if backend == "rekognition":
         tiers = p["rekognition"]["detect_labels_tiers"]["tiers"]
         cost = rekognition_tiered(n, tiers)
-        items.append(Item("Rekognition", "DetectLabels (tiered)", n, "images", cost / n if n else tiers[0]["price"], cost))
+        items.append(
+            Item("Rekognition", "DetectLabels (tiered)", n, "images", cost / n if n else tiers[0]["price"], cost)
+        )
     elif backend == "custom-labels":
         hours = p["hours_per_month"] * CUSTOM_LABELS_INFERENCE_UNITS
-        add("Rekognition", f"Custom Labels, {CUSTOM_LABELS_INFERENCE_UNITS} inference unit running all month", hours,
-            "IU-hours", price(p, "rekognition", "custom_labels_inference_unit_hour"), fixed=True)
+        add(
+            "Rekognition",
+            f"Custom Labels, {CUSTOM_LABELS_INFERENCE_UNITS} inference unit running all month",
+            hours,
+            "IU-hours",
+            price(p, "rekognition", "custom_labels_inference_unit_hour"),
+            fixed=True,
+        )
     elif backend == "sagemaker":
         hours = p["hours_per_month"] * SAGEMAKER_INSTANCES
-        add("SageMaker", f"real-time endpoint, {SAGEMAKER_INSTANCES} x {SAGEMAKER_INSTANCE} all month", hours,
-            "instance-hours", price(p, "sagemaker", SAGEMAKER_INSTANCE), fixed=True)
+        add(
+            "SageMaker",
+            f"real-time endpoint, {SAGEMAKER_INSTANCES} x {SAGEMAKER_INSTANCE} all month",
+            hours,
+            "instance-hours",
+            price(p, "sagemaker", SAGEMAKER_INSTANCE),
+            fixed=True,
+        )
 
     # -- observability
-    add("CloudWatch Logs", f"ingestion (~{LOG_KB_PER_INVOCATION:.0f} KB/invocation)",
-        n * len(FUNCTIONS) * LOG_KB_PER_INVOCATION / 1024 / 1024, "GB", price(p, "cloudwatch", "logs_ingestion_gb"))
+    add(
+        "CloudWatch Logs",
+        f"ingestion (~{LOG_KB_PER_INVOCATION:.0f} KB/invocation)",
+        n * len(FUNCTIONS) * LOG_KB_PER_INVOCATION / 1024 / 1024,
+        "GB",
+        price(p, "cloudwatch", "logs_ingestion_gb"),
+    )
     traces = min(n, XRAY_RESERVOIR_PER_MONTH) + XRAY_FIXED_RATE * max(0.0, n - XRAY_RESERVOIR_PER_MONTH)
     add("X-Ray", "traces recorded (1/s reservoir + 5%)", traces / 1e6, "1M traces", price(p, "xray", "traces_recorded"))
     return Estimate(backend=backend, images=n, items=items, durations_ms=durations)
@@ -397,17 +461,28 @@ def _money(x: float) -> str:
 def format_estimate(est: Estimate, be: float | None) -> str:
     lines = [f"backend {est.backend}: {est.images:,.0f} photos/month"]
     for i in est.items:
-        lines.append(f"  {i.service:<16} {i.item:<96} {i.quantity:>14,.3f} {i.unit:<15} x {i.unit_price:<12.10g} = {_money(i.cost):>12}")
-    lines.append(f"  {'TOTAL':<16} {'':<96} {'':>14} {'':<15}   {'':<12}   {_money(est.total):>12}"
-                 f"   ({_money(est.total / est.images * 1000) if est.images else '-'} per 1000 photos)")
+        lines.append(
+            f"  {i.service:<16} {i.item:<96} {i.quantity:>14,.3f} {i.unit:<15} x {i.unit_price:<12.10g} = {_money(i.cost):>12}"
+        )
+    lines.append(
+        f"  {'TOTAL':<16} {'':<96} {'':>14} {'':<15}   {'':<12}   {_money(est.total):>12}"
+        f"   ({_money(est.total / est.images * 1000) if est.images else '-'} per 1000 photos)"
+    )
     if est.fixed:
-        lines.append(f"  fixed monthly cost {_money(est.fixed)}; break-even volume vs rekognition: "
-                     + (f"{be:,.0f} photos/month" if be else "none (never cheaper)"))
+        lines.append(
+            f"  fixed monthly cost {_money(est.fixed)}; break-even volume vs rekognition: "
+            + (f"{be:,.0f} photos/month" if be else "none (never cheaper)")
+        )
     return "\n".join(lines)
 
 
-def plot(path: Path, *, prices: dict[str, Any] | None = None, memory: dict[str, int] | None = None,
-         measured: Measured | None = None) -> Path:
+def plot(
+    path: Path,
+    *,
+    prices: dict[str, Any] | None = None,
+    memory: dict[str, int] | None = None,
+    measured: Measured | None = None,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -425,8 +500,13 @@ def plot(path: Path, *, prices: dict[str, Any] | None = None, memory: dict[str, 
         if be and 1e3 <= be <= 1e8:
             c = estimate(be, "rekognition", **kw).total
             ax.plot([be], [c], "ko", markersize=5)
-            ax.annotate(f"{backend} = rekognition\nat {be:,.0f}/month", (be, c), textcoords="offset points",
-                        xytext=(8, -28), fontsize=8)
+            ax.annotate(
+                f"{backend} = rekognition\nat {be:,.0f}/month",
+                (be, c),
+                textcoords="offset points",
+                xytext=(8, -28),
+                fontsize=8,
+            )
     ax.set_xlabel("photos per month")
     ax.set_ylabel("USD per month (us-east-1 list prices)")
     ax.set_title("photosort monthly cost by classifier backend")
@@ -447,13 +527,19 @@ def run_cli(args: argparse.Namespace) -> int:
         rows = memory_table(prices=prices, measured=measured)
         best = recommended_memory(rows)
         if args.json:
-            print(json.dumps({"classify_memory_table": rows, "recommended": best, "measured_from": measured.source}, indent=2))
+            print(
+                json.dumps(
+                    {"classify_memory_table": rows, "recommended": best, "measured_from": measured.source}, indent=2
+                )
+            )
         else:
             print(f"classify (local backend, 12 MP JPEG), from {measured.source}:")
             print(f"  {'memory':>7} {'vCPU':>6} {'duration':>10} {'$/1M invocations':>17}")
             for r in rows:
-                print(f"  {r['memory_mb']:>5}MB {r['vcpu_share']:>6.2f} {r['duration_ms']:>8.0f}ms {r['cost_per_million']:>17.4f}"
-                      f"{'' if r['acceptable'] else '   (not acceptable)'}")
+                print(
+                    f"  {r['memory_mb']:>5}MB {r['vcpu_share']:>6.2f} {r['duration_ms']:>8.0f}ms {r['cost_per_million']:>17.4f}"
+                    f"{'' if r['acceptable'] else '   (not acceptable)'}"
+                )
             if best:
                 print(f"  cheapest acceptable (<= {ACCEPTABLE_CLASSIFY_MS:.0f} ms): {best['memory_mb']} MB")
         return 0
@@ -474,8 +560,10 @@ def run_cli(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2))
     else:
-        print(f"photosort monthly cost, {prices['region']} list prices asserted {prices['asserted_on']} "
-              f"(see local/photosort_local/prices.json); durations from {measured.source}\n")
+        print(
+            f"photosort monthly cost, {prices['region']} list prices asserted {prices['asserted_on']} "
+            f"(see local/photosort_local/prices.json); durations from {measured.source}\n"
+        )
         print("\n\n".join(format_estimate(est, be) for est, be in out.values()))
     if args.plot:
         print(f"\nwrote {plot(Path(args.plot), prices=prices, memory=memory, measured=measured)}")
@@ -484,15 +572,17 @@ def run_cli(args: argparse.Namespace) -> int:
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``cost`` to the photosort CLI; the caller runs ``args.func(args)``."""
-    parser = subparsers.add_parser("cost", help="itemised monthly AWS cost per classifier backend",
-                                   description=__doc__.splitlines()[0])
+    parser = subparsers.add_parser(
+        "cost", help="itemised monthly AWS cost per classifier backend", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--images", type=float, default=10_000, help="photos per month (default 10000)")
     parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
     parser.add_argument("--state-machine", choices=["EXPRESS", "STANDARD"], default="EXPRESS")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG of monthly cost vs volume (1k..100M) per backend")
-    parser.add_argument("--memory-table", action="store_true",
-                        help="classify duration and cost per million at 512/1024/2048 MB")
+    parser.add_argument(
+        "--memory-table", action="store_true", help="classify duration and cost per million at 512/1024/2048 MB"
+    )
     parser.set_defaults(func=run_cli)
     return parser
 

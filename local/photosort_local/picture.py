@@ -18,8 +18,13 @@ PAD = 12
 CAPTION = 36
 HEADER = 34
 COLUMNS = 6
-STATUS_COLOURS = {"sorted": "#2e7d32", "unsorted": "#6d6d6d", "rejected": "#c62828", "failed": "#ad1457",
-                  "duplicate": "#1565c0"}
+STATUS_COLOURS = {
+    "sorted": "#2e7d32",
+    "unsorted": "#6d6d6d",
+    "rejected": "#c62828",
+    "failed": "#ad1457",
+    "duplicate": "#1565c0",
+}
 
 
 def _group(outcome: Outcome) -> str:
@@ -99,4 +104,3 @@ def s3_reader(s3: Any, bucket: str) -> Any:
             return None
 
     return read
-

@@ -191,7 +191,9 @@ class EmbeddedStack:
         )
         stack = cfn.describe_stacks(StackName=self.stack_name)["Stacks"][0]
         if stack["StackStatus"] != "CREATE_COMPLETE":
-            raise StackError(f"stack {self.stack_name} ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}")
+            raise StackError(
+                f"stack {self.stack_name} ended in {stack['StackStatus']}: {stack.get('StackStatusReason')}"
+            )
         self.outputs = {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
         listed = cfn.describe_stack_resources(StackName=self.stack_name)["StackResources"]
         # moto lists resource types it cannot create (bucket and queue policies) without ids
@@ -206,9 +208,9 @@ class EmbeddedStack:
             if resource["Type"] == "AWS::S3::Bucket" and config:
                 self.s3.put_bucket_notification_configuration(
                     Bucket=resources[logical_id]["PhysicalResourceId"],
-                    NotificationConfiguration={
-                        "EventBridgeConfiguration": {}
-                    } if config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled") else {},
+                    NotificationConfiguration={"EventBridgeConfiguration": {}}
+                    if config.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled")
+                    else {},
                 )
 
     def _register_functions(self, packaged: sam.PackagedTemplate, resources: dict[str, Any]) -> None:

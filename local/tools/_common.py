@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "local"))  # the tools run in a venv where photosort_local is not installed
 
 from photosort_local.samples import SAMPLES, SampleNotFoundError, find_sample  # noqa: E402
+
 MODEL_DIR = REPO / "layers" / "model" / "photosort_model"
 FP32_ONNX = MODEL_DIR / "efficientnet_lite0.onnx"
 INT8_ONNX = MODEL_DIR / "efficientnet_lite0_int8.onnx"
@@ -30,6 +31,7 @@ STDDEV_RGB = (128.0, 128.0, 128.0)
 IMAGE_SIZE = 224  # efficientnet_lite_params('efficientnet-lite0') resolution
 CROP_PADDING = 32  # TF eval: centre crop of IMAGE_SIZE/(IMAGE_SIZE+32) of the shorter side = resize 256, crop 224
 RESIZE_SHORTER = IMAGE_SIZE + CROP_PADDING
+
 
 def sample_photos() -> dict[str, Path]:
     """Real photos shipped inside installed packages (the list lives in photosort_local.samples)."""

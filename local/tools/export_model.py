@@ -25,7 +25,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
-
 from _common import (  # noqa: E402
     CROP_PADDING,
     FP32_ONNX,
@@ -179,8 +178,18 @@ def main(argv: list[str] | None = None) -> int:
             "onnxruntime": dist_version("onnxruntime"),
             "opset": OPSET,
             "do_constant_folding": True,
-            "input": {"name": INPUT_NAME, "shape": [1, 3, IMAGE_SIZE, IMAGE_SIZE], "dtype": "float32", "layout": "NCHW"},
-            "output": {"name": OUTPUT_NAME, "shape": [1, 1000], "dtype": "float32", "meaning": "logits (apply softmax)"},
+            "input": {
+                "name": INPUT_NAME,
+                "shape": [1, 3, IMAGE_SIZE, IMAGE_SIZE],
+                "dtype": "float32",
+                "layout": "NCHW",
+            },
+            "output": {
+                "name": OUTPUT_NAME,
+                "shape": [1, 1000],
+                "dtype": "float32",
+                "meaning": "logits (apply softmax)",
+            },
         },
         "preprocessing": {
             "color": "RGB, 0-255",
@@ -201,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.int8:
         export_int8(FP32_ONNX, INT8_ONNX)
         agreement = top1_agreement(FP32_ONNX, INT8_ONNX)
-        print(f"wrote {INT8_ONNX} ({INT8_ONNX.stat().st_size:,} bytes); same top-1 on samples: {agreement['same_top1_all']}")
+        print(
+            f"wrote {INT8_ONNX} ({INT8_ONNX.stat().st_size:,} bytes); same top-1 on samples: {agreement['same_top1_all']}"
+        )
         provenance["files"][INT8_ONNX.name] = {  # type: ignore[index]
             "sha256": sha256_file(INT8_ONNX),
             "bytes": INT8_ONNX.stat().st_size,

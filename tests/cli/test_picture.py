@@ -14,10 +14,24 @@ from photosort_local.samples import find_sample
 def test_contact_sheet_groups_photos_and_draws_rejections(tmp_path: Path) -> None:
     cat = find_sample("chelsea").read_bytes()
     outcomes = [
-        Outcome("a.png", "incoming/a.png", "sorted", "albums/pets/a.png", "matched",
-                [{"name": "Cat", "confidence": 91.0}], ["pets"]),
-        Outcome("b.png", "incoming/b.png", "sorted", "albums/pets/b.png", "matched",
-                [{"name": "Cat", "confidence": 80.0}], ["pets"]),
+        Outcome(
+            "a.png",
+            "incoming/a.png",
+            "sorted",
+            "albums/pets/a.png",
+            "matched",
+            [{"name": "Cat", "confidence": 91.0}],
+            ["pets"],
+        ),
+        Outcome(
+            "b.png",
+            "incoming/b.png",
+            "sorted",
+            "albums/pets/b.png",
+            "matched",
+            [{"name": "Cat", "confidence": 80.0}],
+            ["pets"],
+        ),
         Outcome("c.jpg", "incoming/c.jpg", "rejected", "rejected/c.jpg", "NotAnImage: no signature"),
     ]
     store = {"albums/pets/a.png": cat, "albums/pets/b.png": cat, "rejected/c.jpg": b"text"}

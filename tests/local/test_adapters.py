@@ -40,7 +40,7 @@ def test_package_inlines_the_definition_and_points_code_at_artifacts() -> None:
 
 
 # -- in-process Lambda runner --------------------------------------------------------------------------------
-HANDLER = '''
+HANDLER = """
 import os, time
 SEEN_AT_IMPORT = os.environ.get("GREETING")
 
@@ -55,7 +55,7 @@ def handler(event, context):
     print("log line from", context.function_name)
     return {"greeting": SEEN_AT_IMPORT, "name": context.function_name,
             "remaining_ok": 0 < context.get_remaining_time_in_millis() <= 1000, "echo": event.get("value")}
-'''
+"""
 
 
 @pytest.fixture
@@ -66,9 +66,17 @@ def runner(tmp_path: Path) -> Iterator[LambdaRunner]:
         (folder / "app.py").write_text(HANDLER)
     run = LambdaRunner(log_dir=tmp_path / "logs")
     for name, greeting in (("one", "hello"), ("two", "bonjour")):
-        run.register(FunctionSpec(name=name, arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
-                                  code_dir=tmp_path / name, handler="app.handler", layer_dirs=[],
-                                  environment={"GREETING": greeting}, timeout=1))
+        run.register(
+            FunctionSpec(
+                name=name,
+                arn=f"arn:aws:lambda:{REGION}:123456789012:function:{name}",
+                code_dir=tmp_path / name,
+                handler="app.handler",
+                layer_dirs=[],
+                environment={"GREETING": greeting},
+                timeout=1,
+            )
+        )
     yield run
     run.close()
 
@@ -103,8 +111,9 @@ def test_runner_writes_each_functions_log(runner: LambdaRunner, tmp_path: Path) 
 
 def test_a_missing_handler_is_an_import_error(tmp_path: Path) -> None:
     run = LambdaRunner(log_dir=tmp_path)
-    run.register(FunctionSpec(name="x", arn="arn:x", code_dir=tmp_path, handler="nope.handler", layer_dirs=[],
-                              environment={}))
+    run.register(
+        FunctionSpec(name="x", arn="arn:x", code_dir=tmp_path, handler="nope.handler", layer_dirs=[], environment={})
+    )
     assert json.loads(run.invoke("x", b"{}").payload)["errorType"] == "Runtime.ImportModuleError"
 
 
@@ -125,10 +134,16 @@ def aws() -> Iterator[dict[str, Any]]:
 
 
 def _rule(aws: dict[str, Any], target_arn: str, dlq_arn: str | None = None) -> None:
-    aws["events"].put_rule(Name="r", EventPattern=json.dumps({
-        "source": ["aws.s3"], "detail-type": ["Object Created"],
-        "detail": {"bucket": {"name": ["photos"]}, "object": {"key": [{"prefix": "incoming/"}]}},
-    }))
+    aws["events"].put_rule(
+        Name="r",
+        EventPattern=json.dumps(
+            {
+                "source": ["aws.s3"],
+                "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": ["photos"]}, "object": {"key": [{"prefix": "incoming/"}]}},
+            }
+        ),
+    )
     target = {"Id": "t", "Arn": target_arn, "RoleArn": "arn:aws:iam::123456789012:role/r"}
     if dlq_arn:
         target["DeadLetterConfig"] = {"Arn": dlq_arn}
@@ -137,7 +152,8 @@ def _rule(aws: dict[str, Any], target_arn: str, dlq_arn: str | None = None) -> N
 
 def test_an_upload_under_the_prefix_starts_one_execution_with_the_s3_event(aws: dict[str, Any]) -> None:
     machine = aws["stepfunctions"].create_state_machine(
-        name="m", definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/r")["stateMachineArn"]
+        name="m", definition=PASS_MACHINE, roleArn="arn:aws:iam::123456789012:role/r"
+    )["stateMachineArn"]
     _rule(aws, machine)
     started: list[tuple[str, dict]] = []
 
@@ -179,9 +195,12 @@ def db() -> Iterator[Any]:
     moto_adapters.install()
     with mock_aws():
         db = boto3.client("dynamodb", region_name=REGION)
-        db.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
-                        AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
-                        KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+        db.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+        )
         yield db
 
 
@@ -190,9 +209,17 @@ def test_concurrent_conditional_writes_let_exactly_one_win(db: Any) -> None:
 
     def claim(i: int) -> None:
         try:
-            db.transact_write_items(TransactItems=[{"Put": {
-                "TableName": "t", "Item": {"PK": {"S": "claim"}, "by": {"N": str(i)}},
-                "ConditionExpression": "attribute_not_exists(PK)"}}])
+            db.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": "t",
+                            "Item": {"PK": {"S": "claim"}, "by": {"N": str(i)}},
+                            "ConditionExpression": "attribute_not_exists(PK)",
+                        }
+                    }
+                ]
+            )
             wins.append(i)
         except ClientError:
             pass
@@ -210,11 +237,18 @@ def test_a_failed_transaction_undoes_only_its_own_items(db: Any) -> None:
     db.put_item(TableName="t", Item={"PK": {"S": "taken"}})
     db.put_item(TableName="t", Item={"PK": {"S": "other"}, "v": {"N": "1"}})
     with pytest.raises(ClientError, match="TransactionCanceled"):
-        db.transact_write_items(TransactItems=[
-            {"Put": {"TableName": "t", "Item": {"PK": {"S": "new"}}}},
-            {"Put": {"TableName": "t", "Item": {"PK": {"S": "taken"}},
-                     "ConditionExpression": "attribute_not_exists(PK)"}},
-        ])
+        db.transact_write_items(
+            TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"PK": {"S": "new"}}}},
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {"PK": {"S": "taken"}},
+                        "ConditionExpression": "attribute_not_exists(PK)",
+                    }
+                },
+            ]
+        )
     keys = {i["PK"]["S"] for i in db.scan(TableName="t")["Items"]}
     assert keys == {"taken", "other"}  # "new" rolled back, the rest untouched
 

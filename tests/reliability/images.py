@@ -47,7 +47,9 @@ def _save(img: Image.Image, fmt: str, **options: object) -> bytes:
     return out.getvalue()
 
 
-def jpeg(seed: int = 0, size: tuple[int, int] = (96, 64), *, orientation: int | None = None, quality: int = 85) -> bytes:
+def jpeg(
+    seed: int = 0, size: tuple[int, int] = (96, 64), *, orientation: int | None = None, quality: int = 85
+) -> bytes:
     img = picture(seed, size)
     if orientation is None:
         return _save(img, "JPEG", quality=quality)
@@ -79,7 +81,9 @@ def png16(seed: int = 0, size: tuple[int, int] = (96, 64)) -> bytes:
     width, height = size
     offset = random.Random(seed).randrange(256)
     img = Image.new("I;16", size)
-    img.putdata([min(65535, (x * 65535) // (width - 1) + offset * (y % 2)) for y in range(height) for x in range(width)])
+    img.putdata(
+        [min(65535, (x * 65535) // (width - 1) + offset * (y % 2)) for y in range(height) for x in range(width)]
+    )
     return _save(img, "PNG")
 
 
@@ -212,8 +216,12 @@ def gif_bomb(seed: int = 0, width: int = 65_535, height: int = 65_535, *, in_fra
         b"GIF89a"
         + struct.pack("<HHBBB", *screen, 0x80, 0, 0)  # global colour table of 2 entries
         + b"\x00\x00\x00\xff\xff\xff"
-        + b"\x21\xfe" + bytes([len(comment)]) + comment + b"\x00"  # comment extension: makes seeds differ
-        + b"\x2c" + struct.pack("<HHHHB", 0, 0, *frame, 0)
+        + b"\x21\xfe"
+        + bytes([len(comment)])
+        + comment
+        + b"\x00"  # comment extension: makes seeds differ
+        + b"\x2c"
+        + struct.pack("<HHHHB", 0, 0, *frame, 0)
         + b"\x02\x02\x44\x01\x00"  # LZW min code size 2: CLEAR, 0, END
         + b"\x3b"
     )
@@ -230,9 +238,16 @@ def gif_bomb_later_frame(seed: int = 0, width: int = 60_000, height: int = 60_00
         b"GIF89a"
         + struct.pack("<HHBBB", 100, 100, 0x80, 0, 0)
         + b"\x00\x00\x00\xff\xff\xff"
-        + b"\x21\xfe" + bytes([len(comment)]) + comment + b"\x00"
-        + b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0) + frame
-        + b"\x2c" + struct.pack("<HHHHB", 0, 0, width, height, 0) + frame
+        + b"\x21\xfe"
+        + bytes([len(comment)])
+        + comment
+        + b"\x00"
+        + b"\x2c"
+        + struct.pack("<HHHHB", 0, 0, 1, 1, 0)
+        + frame
+        + b"\x2c"
+        + struct.pack("<HHHHB", 0, 0, width, height, 0)
+        + frame
         + b"\x3b"
     )
 

@@ -456,4 +456,3 @@ def test_workflow_sorts_odd_keys(harness: Harness, key: str) -> None:
 def test_workflow_rejects_bad_input_under_an_odd_key(harness: Harness) -> None:
     key = harness.unique("My Trip + café/100% truncated 😀.jpg")
     assert_rejected(harness, key, images.truncated_jpeg(seed=400), "TruncatedImage")
-

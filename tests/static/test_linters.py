@@ -25,15 +25,29 @@ FUNCTIONS = ("InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunct
 # Layer -> paths (relative to the layer's python/ dir) that `sam build` must produce.
 LAYER_CONTENTS = {
     "CoreLayer": [
-        "photosort/pipeline.py", "photosort/__pycache__/pipeline.cpython-313.pyc", "photosort/rules/family.json",
-        "pydantic", "pydantic_core", "aws_lambda_powertools",
-        "aws_xray_sdk", "wrapt", "jmespath",
+        "photosort/pipeline.py",
+        "photosort/__pycache__/pipeline.cpython-313.pyc",
+        "photosort/rules/family.json",
+        "pydantic",
+        "pydantic_core",
+        "aws_lambda_powertools",
+        "aws_xray_sdk",
+        "wrapt",
+        "jmespath",
     ],
-    "ImagingLayer": ["PIL/_imaging.cpython-313-aarch64-linux-gnu.so", "PIL/_webp.cpython-313-aarch64-linux-gnu.so",
-                     "PIL/_avif.cpython-313-aarch64-linux-gnu.so", "pi_heif"],
+    "ImagingLayer": [
+        "PIL/_imaging.cpython-313-aarch64-linux-gnu.so",
+        "PIL/_webp.cpython-313-aarch64-linux-gnu.so",
+        "PIL/_avif.cpython-313-aarch64-linux-gnu.so",
+        "pi_heif",
+    ],
     "ModelLayer": [
-        "photosort_model/efficientnet_lite0.onnx", "photosort_model/labels.json", "photosort_model/PROVENANCE.json",
-        "NOTICE", "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so", "numpy/linalg",
+        "photosort_model/efficientnet_lite0.onnx",
+        "photosort_model/labels.json",
+        "photosort_model/PROVENANCE.json",
+        "NOTICE",
+        "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so",
+        "numpy/linalg",
     ],
 }
 # Globs (relative to python/) that layers/prune.txt removes and that must stay out of the build: the runtime's
@@ -42,8 +56,16 @@ LAYER_ABSENT = {
     "CoreLayer": ["boto3", "botocore", "s3transfer", "urllib3", "dateutil", "six.py", "wrapt-stubs", "**/*.pyi"],
     "ImagingLayer": ["PIL/_imagingft.*.so", "pillow.libs/libfreetype-*", "PIL/_imagingtk.*.so", "pillow_heif"],
     "ModelLayer": [
-        "google", "packaging", "flatbuffers", "onnxruntime/capi/libonnxruntime.so*", "onnxruntime/transformers",
-        "onnxruntime/quantization", "onnxruntime/tools", "numpy/**/tests", "numpy/random", "numpy/f2py",
+        "google",
+        "packaging",
+        "flatbuffers",
+        "onnxruntime/capi/libonnxruntime.so*",
+        "onnxruntime/transformers",
+        "onnxruntime/quantization",
+        "onnxruntime/tools",
+        "numpy/**/tests",
+        "numpy/random",
+        "numpy/f2py",
         "photosort_model/efficientnet_lite0_int8.onnx",
     ],
 }
@@ -95,9 +117,7 @@ def test_checkov() -> None:
     except json.JSONDecodeError:
         pytest.fail(_report(proc))
     summary = result["summary"]
-    failed = [
-        f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in result["results"].get("failed_checks", [])
-    ]
+    failed = [f"{c['check_id']} {c['resource']}: {c['check_name']}" for c in result["results"].get("failed_checks", [])]
     assert proc.returncode == 0 and not failed, "checkov findings:\n" + "\n".join(failed) + "\n" + proc.stderr
     assert summary["passed"] > 0 and summary["parsing_errors"] == 0, summary
 
@@ -185,15 +205,26 @@ FUNCTION_LAYERS = {
     "quarantine": ["CoreLayer"],
 }
 EVENTS = {
-    "inspect": ("s3_object_created.json", "aws_lambda_powertools.utilities.parser.models",
-                "S3EventNotificationEventBridgeModel"),
+    "inspect": (
+        "s3_object_created.json",
+        "aws_lambda_powertools.utilities.parser.models",
+        "S3EventNotificationEventBridgeModel",
+    ),
     "classify": ("classify.json", "photosort.models", "ClassifyInput"),
     "record": ("record.json", "photosort.models", "RecordInput"),
     "sort": ("sort.json", "photosort.models", "SortInput"),
     "quarantine": ("quarantine.json", "photosort.models", "QuarantineInput"),
 }
-FORMATS = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "WEBP": "webp", "TIFF": "tiff", "BMP": "bmp", "HEIF": "heic",
-           "AVIF": "avif"}
+FORMATS = {
+    "JPEG": "jpg",
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "TIFF": "tiff",
+    "BMP": "bmp",
+    "HEIF": "heic",
+    "AVIF": "avif",
+}
 
 _HANDLER_PROBE = r"""
 import importlib, json, sys
@@ -227,15 +258,33 @@ def native_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = {}
     for logical_id, name in NATIVE_LAYERS.items():
         proc = _run(
-            ["make", "--no-print-directory", "-f", str(REPO / "layers" / name / "Makefile"), f"build-{logical_id}",
-             f"ARTIFACTS_DIR={root / name}", "TARGET=native", f"PYTHON={sys.executable}"],
+            [
+                "make",
+                "--no-print-directory",
+                "-f",
+                str(REPO / "layers" / name / "Makefile"),
+                f"build-{logical_id}",
+                f"ARTIFACTS_DIR={root / name}",
+                "TARGET=native",
+                f"PYTHON={sys.executable}",
+            ],
             timeout=540,
         )
         assert proc.returncode == 0, _report(proc)
         out[logical_id] = root / name / "python"
     proc = _run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--only-binary=:all:",
-         "--target", str(root / "runtime"), "boto3"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--only-binary=:all:",
+            "--target",
+            str(root / "runtime"),
+            "boto3",
+        ],
         timeout=300,
     )
     assert proc.returncode == 0, _report(proc)
@@ -265,18 +314,41 @@ def sample_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_pruned_layers_run_each_handler(native_layers: dict[str, Path], sample_photos: Path, fn: str) -> None:
     paths = [REPO / "functions" / fn, *(native_layers[l] for l in FUNCTION_LAYERS[fn]), native_layers["runtime"]]
     env = {k: v for k, v in _env().items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_", "PYTHON"))}
-    env.update({
-        "PYTHONPATH": os.pathsep.join(map(str, paths)), "PYTHONDONTWRITEBYTECODE": "1",
-        "LAMBDA_TASK_ROOT": str(REPO / "functions" / fn), "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing", "PHOTOSORT_TABLE_NAME": "photos", "PHOTOSORT_BACKEND": "local",
-        "POWERTOOLS_SERVICE_NAME": f"photosort-{fn}", "POWERTOOLS_METRICS_NAMESPACE": "Photosort",
-    })
+    env.update(
+        {
+            "PYTHONPATH": os.pathsep.join(map(str, paths)),
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "LAMBDA_TASK_ROOT": str(REPO / "functions" / fn),
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+            "AWS_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "PHOTOSORT_TABLE_NAME": "photos",
+            "PHOTOSORT_BACKEND": "local",
+            "POWERTOOLS_SERVICE_NAME": f"photosort-{fn}",
+            "POWERTOOLS_METRICS_NAMESPACE": "Photosort",
+        }
+    )
     event_file, module, model = EVENTS[fn]
     proc = subprocess.run(
-        [sys.executable, "-S", "-c", _HANDLER_PROBE, fn, str(REPO / "events" / event_file), module, model,
-         str(sample_photos)],
-        cwd=REPO / "functions" / fn, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            _HANDLER_PROBE,
+            fn,
+            str(REPO / "events" / event_file),
+            module,
+            model,
+            str(sample_photos),
+        ],
+        cwd=REPO / "functions" / fn,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, _report(proc)
     out = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -7,7 +7,6 @@ branches of every ``Fn::If``; resource settings are checked on the template as w
 from __future__ import annotations
 
 import json
-
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -208,8 +207,12 @@ def test_sort_writes_every_output_prefix_but_failed_and_quarantine_only_failed(c
 
 
 def test_the_rules_parameter_grant_names_only_that_parameter(cfn_template: dict[str, Any]) -> None:
-    grants = [st for fn in FUNCTIONS for st in _function_statements(cfn_template, fn)
-              if any(a.startswith("ssm:") for a in _as_list(st["Action"]))]
+    grants = [
+        st
+        for fn in FUNCTIONS
+        for st in _function_statements(cfn_template, fn)
+        if any(a.startswith("ssm:") for a in _as_list(st["Action"]))
+    ]
     assert len(grants) == 1 and _as_list(grants[0]["Action"]) == ["ssm:GetParameter"]
     assert "parameter${RoutingRulesParameterName}" in json.dumps(grants[0]["Resource"])
 

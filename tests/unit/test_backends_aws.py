@@ -31,10 +31,7 @@ from photosort.settings import Settings
 
 MB = 1024 * 1024
 PIXELS = 100_000_000
-ARN = (
-    "arn:aws:rekognition:us-east-1:123456789012:project/pets/version/"
-    "pets.2024-05-01T10.00.00/1714557600000"
-)
+ARN = "arn:aws:rekognition:us-east-1:123456789012:project/pets/version/pets.2024-05-01T10.00.00/1714557600000"
 
 
 # Fake credentials and region come from tests/conftest.py (autouse).

@@ -34,8 +34,13 @@ class Unreachable:
 def test_a_network_error_reaching_the_backend_is_retryable(s3: Any, error: Exception) -> None:
     """Timeouts and dropped connections become BackendThrottledError, which the state machine retries."""
     ref, sha = put(s3, "incoming/a.jpg", b"photo-a")
-    inspection = Inspection(object=ref, received_at=datetime.now(UTC), usable=True, sha256=sha,
-                            metadata=ImageMetadata(format="JPEG", width=1, height=1, mode="RGB"))
+    inspection = Inspection(
+        object=ref,
+        received_at=datetime.now(UTC),
+        usable=True,
+        sha256=sha,
+        metadata=ImageMetadata(format="JPEG", width=1, height=1, mode="RGB"),
+    )
 
     with pytest.raises(BackendThrottledError, match="network error"):
         pipeline.classify(s3, Unreachable(error), inspection)

@@ -43,8 +43,11 @@ def test_a_rule_threshold_overrides_the_default() -> None:
 
 def test_destination_key_keeps_the_name_and_adds_the_hash() -> None:
     key = render_key(
-        "albums/pets/", "{year}/{stem}-{sha8}{ext}",
-        source_key="incoming/trip/IMG 0001.JPG", sha256="abcdef0123", when=datetime(2024, 7, 1),
+        "albums/pets/",
+        "{year}/{stem}-{sha8}{ext}",
+        source_key="incoming/trip/IMG 0001.JPG",
+        sha256="abcdef0123",
+        when=datetime(2024, 7, 1),
     )
     assert key == "albums/pets/2024/IMG 0001-abcdef01.jpg"
 
@@ -92,8 +95,9 @@ def test_rules_from_ssm_are_validated_at_start_and_follow_updates() -> None:
         source = RulesSource("family", parameter_name=name, max_age=0)
         assert source.current().rules[0].album == "a"
 
-        ssm.put_parameter(Name=name, Type="String", Overwrite=True,
-                          Value=json.dumps({"rules": [{"album": "b", "labels": ["Dog"]}]}))
+        ssm.put_parameter(
+            Name=name, Type="String", Overwrite=True, Value=json.dumps({"rules": [{"album": "b", "labels": ["Dog"]}]})
+        )
         assert source.current().rules[0].album == "b"
 
         ssm.put_parameter(Name=name, Type="String", Overwrite=True, Value='{"rules": []}')

@@ -11,6 +11,7 @@ from photosort.errors import DestinationConflictError, SourceChangedError
 from photosort.models import ObjectRef
 from tests.unit.conftest import BUCKET, put
 
+
 def keys(s3: Any) -> list[str]:
     return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET).get("Contents", []))
 
@@ -104,4 +105,3 @@ def test_resolve_prefers_the_decoded_key_but_accepts_a_plain_plus(s3: Any) -> No
     put(s3, "incoming/a+b.jpg", b"plus")  # a plain key that contains a literal '+'
     found = storage.resolve(s3, ObjectRef(bucket=BUCKET, key="incoming/a+b.jpg", size=4))
     assert found is not None and found.key == "incoming/a+b.jpg"
-

@@ -74,7 +74,13 @@ def test_env_vars_file_uses_known_functions_and_variables() -> None:
     env = json.loads((EVENTS / "env.json").read_text())
     known = {v for k, v in vars(constants).items() if k.isupper() and isinstance(v, str) and v.startswith("PHOTOSORT_")}
     for scope, variables in env.items():
-        assert scope in {"Parameters", "InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunction",
-                         "QuarantineFunction"}
+        assert scope in {
+            "Parameters",
+            "InspectFunction",
+            "ClassifyFunction",
+            "RecordFunction",
+            "SortFunction",
+            "QuarantineFunction",
+        }
         photosort_vars = {name for name in variables if name.startswith("PHOTOSORT_")}
         assert photosort_vars <= known, photosort_vars - known

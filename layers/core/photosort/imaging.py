@@ -110,7 +110,9 @@ def _guard(kind: str | None) -> Iterator[None]:
     except UnidentifiedImageError as exc:
         raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, f"{kind} header cannot be parsed") from exc
     except MemoryError as exc:
-        raise ImageUnusableError(RejectionReason.TOO_LARGE, f"{kind}: decoding needs more memory than is available") from exc
+        raise ImageUnusableError(
+            RejectionReason.TOO_LARGE, f"{kind}: decoding needs more memory than is available"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - see the docstring: any parser failure on these bytes is a rejection
         message = str(exc) or type(exc).__name__
         if not isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):

@@ -99,7 +99,9 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
 # -- 2. Classify --------------------------------------------------------------------------------------------
 def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classification:
     assert inspection.metadata is not None, "Classify only runs on usable images"
-    image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object))
+    image = ImageInput(
+        ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object)
+    )
     try:
         return backend.classify(image)
     except (BotocoreConnectionError, HTTPClientError) as exc:
@@ -198,9 +200,7 @@ def record(
         status = Status.SORTED
     else:
         best = classification.labels[0] if classification.labels else None
-        reason = (
-            f"no rule matched: best label {best.name!r} ({best.confidence:.1f}%)" if best else "no labels returned"
-        )
+        reason = f"no rule matched: best label {best.name!r} ({best.confidence:.1f}%)" if best else "no labels returned"
         status = Status.UNSORTED
     rec = ImageRecord.build(
         status=status, reason=reason, destination_key=destination, memberships=memberships, **common

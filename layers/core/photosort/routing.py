@@ -165,7 +165,9 @@ def match(rules: RuleSet, labels: Iterable[Label]) -> tuple[Membership, ...]:
         threshold = rules.min_confidence if rule.min_confidence is None else rule.min_confidence
         best = next((lab for lab in ordered if lab.confidence >= threshold and _matches(rule.labels, lab)), None)
         if best is not None and all(m.album != rule.album for m in memberships):
-            memberships.append(Membership(album=rule.album, kind=rule.kind, label=best.name, confidence=best.confidence))
+            memberships.append(
+                Membership(album=rule.album, kind=rule.kind, label=best.name, confidence=best.confidence)
+            )
     return tuple(memberships)
 
 

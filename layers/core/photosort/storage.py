@@ -163,7 +163,9 @@ def move(
         except ClientError as exc:
             if _missing(exc) and _verified(s3, bucket, destination_key, sha256, source.size):
                 # A concurrent delivery of the same event moved it between our checks and our copy.
-                return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
+                return MoveResult(
+                    source_key=source.key, destination_key=destination_key, moved=False, already_done=True
+                )
             if _missing(exc) or exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
                 raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
             raise

@@ -6,7 +6,7 @@ Modules are imported lazily by :func:`create_backend` so a function only loads w
 
 from __future__ import annotations
 
-from photosort.backends.base import ClientFactory, Classifier, ImageInput
+from photosort.backends.base import Classifier, ClientFactory, ImageInput
 from photosort.settings import BackendName, Settings
 
 __all__ = ["Classifier", "ClientFactory", "ImageInput", "create_backend"]
