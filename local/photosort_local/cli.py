@@ -33,8 +33,8 @@ from photosort.errors import ConfigurationError, PhotosortError
 from photosort_local import report
 
 if TYPE_CHECKING:
-    from photosort.models import Classification
-    from photosort.repository import AlbumSummary, ImageRecord, Repository
+    from photosort.models import AlbumSummary, Classification, ImageRecord
+    from photosort.repository import Repository
     from photosort_local.stack import EmbeddedStack
 
 PROG = "photosort"
