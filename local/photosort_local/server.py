@@ -60,7 +60,7 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def _write_sam_files(stack: EmbeddedStack, port: int, folder: Path) -> tuple[Path, Path]:
+def _write_sam_files(stack: EmbeddedStack, folder: Path) -> tuple[Path, Path]:
     """An ``--env-vars`` file and an S3 event for ``sam local invoke`` against this stack from Docker."""
     env_file = folder / "sam-env.json"
     variables = {
@@ -97,13 +97,17 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
         f"  aws {ep} s3 cp photo.jpg s3://{stack.bucket}/incoming/",
         f"  aws {ep} s3 ls s3://{stack.bucket}/ --recursive",
         f"  photosort albums {ep} --table {stack.table}",
-        f"  aws {ep} dynamodb query --table-name {stack.table} "
-        f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}",
+        (
+            f"  aws {ep} dynamodb query --table-name {stack.table} "
+            f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}"
+        ),
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
-        f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
-        f"--parameter-overrides LocalEndpointUrl=http://host.docker.internal:{endpoint.rsplit(':', 1)[1]} "
-        "--add-host host.docker.internal:host-gateway",
+        (
+            f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
+            f"--parameter-overrides LocalEndpointUrl=http://host.docker.internal:{endpoint.rsplit(':', 1)[1]} "
+            "--add-host host.docker.internal:host-gateway"
+        ),
         "",
         READY,
     ]
@@ -118,9 +122,9 @@ def serve(stack: EmbeddedStack, host: str, port: int, out: IO[str], stop: thread
     stop = stop or threading.Event()
     try:
         bound_host, bound_port = server.get_host_and_port()
-        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
+        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104 - a comparison, not a bind
         with tempfile.TemporaryDirectory(prefix="photosort-serve-") as folder, _stop_on_signals(stop):
-            _print_guide(stack, f"http://{shown}:{bound_port}", _write_sam_files(stack, bound_port, Path(folder)), out)
+            _print_guide(stack, f"http://{shown}:{bound_port}", _write_sam_files(stack, Path(folder)), out)
             while not stop.wait(0.5):
                 pass
     finally:

@@ -136,7 +136,7 @@ def jpeg_corrupt_exif(seed: int = 0) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------------ bad inputs
-def zero_byte(seed: int = 0) -> bytes:  # noqa: ARG001 - same signature as every generator
+def zero_byte(seed: int = 0) -> bytes:
     return b""
 
 

@@ -112,7 +112,7 @@ def _guard(kind: str | None) -> Iterator[None]:
         raise ImageUnusableError(
             RejectionReason.TOO_LARGE, f"{kind}: decoding needs more memory than is available"
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - see the docstring: any parser failure on these bytes is a rejection
+    except Exception as exc:
         message = str(exc) or type(exc).__name__
         if not isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
             message = f"{type(exc).__name__}: {message}"
