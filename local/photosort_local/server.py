@@ -21,9 +21,10 @@ from typing import IO
 
 from moto.server import ThreadedMotoServer
 
+from photosort_local import checkout
 from photosort_local.stack import FAKE_ACCOUNT_ENV, EmbeddedStack
 
-SAMPLE_EVENT = Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json"
+SAMPLE_EVENT = checkout.EVENTS / "s3_object_created.json"
 READY = "Ready. Press Ctrl-C to stop."
 
 
@@ -70,7 +71,7 @@ def _write_sam_files(stack: EmbeddedStack, folder: Path) -> tuple[Path, Path]:
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
     env_file.write_text(json.dumps({"Parameters": variables}, indent=2), encoding="utf-8")
-    event = json.loads(SAMPLE_EVENT.read_text(encoding="utf-8"))
+    event = json.loads(checkout.require(SAMPLE_EVENT).read_text(encoding="utf-8"))
     event["resources"] = [f"arn:aws:s3:::{stack.bucket}"]
     event["detail"]["bucket"]["name"] = stack.bucket
     event["detail"]["object"]["key"] = "incoming/photo.jpg"

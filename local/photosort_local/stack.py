@@ -26,11 +26,10 @@ from typing import Any
 
 import boto3
 
-from photosort_local import moto_patches, sam
+from photosort_local import checkout, moto_patches, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "template.yaml"
+TEMPLATE = checkout.TEMPLATE
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 FAKE_ACCOUNT_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -106,6 +105,7 @@ class EmbeddedStack:
         self.stop()
 
     def start(self) -> None:
+        checkout.require(self.template)
         # Every client in this process must talk to moto: hide a user's endpoint and profile settings.
         for key in [k for k in os.environ if k.startswith(HIDDEN_ENV_PREFIXES)]:
             self._env_saved[key] = os.environ.pop(key)

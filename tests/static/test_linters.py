@@ -45,7 +45,8 @@ LAYER_CONTENTS = {
         "photosort_model/efficientnet_lite0.onnx",
         "photosort_model/labels.json",
         "photosort_model/PROVENANCE.json",
-        "NOTICE",
+        "photosort_model/NOTICE",  # the weights' attribution and licence travel with them
+        "photosort_model/LICENSE",
         "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so",
         "numpy/linalg",
     ],
