@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort import constants
 from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local import report
+from photosort_local import endpoints, replay_dlq, report
 
 if TYPE_CHECKING:
     from photosort.models import Classification
@@ -392,11 +392,9 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 # -- albums / album -------------------------------------------------------------------------------------------
 def _target_repository(args: argparse.Namespace) -> Repository:
     """The table named by --table, or the PhotoTableName output of --stack, through the usual AWS chain."""
-    import boto3
-
     from photosort.repository import Repository
 
-    session = boto3.session.Session(region_name=args.region)
+    session = endpoints.session(args.endpoint_url, args.region)
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=args.endpoint_url)
@@ -642,6 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_queries(commands)
     _add_classify(commands)
     _add_cost(commands)
+    replay_dlq.add_parser(commands)
     return parser
 
 

@@ -208,6 +208,12 @@ def record(
     try:
         saved, created = repo.save(rec, claim_hash=True)
     except HashClaimedError as dup:
+        owner = repo.get(dup.owner)
+        if owner is not None and owner.bucket == ref.bucket and owner.source_key == ref.key:
+            # The same bytes at the same key: another event for this very object (a second notification,
+            # or the same file uploaded again). Follow the owner's decision, so both executions move the
+            # object to one key and no second record points at a key that never gets written.
+            return _decision(owner, created=False)
         aside = settings.duplicate_policy is DuplicatePolicy.SET_ASIDE
         rec = rec.model_copy(
             update={
