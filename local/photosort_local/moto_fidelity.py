@@ -28,9 +28,15 @@ _REASONS = {
 }
 
 
-def event_reason(event_name: str) -> str:
+def event_reason(event_name: Any) -> str:
     """``detail.reason`` for one of moto's S3 event names."""
-    return _REASONS.get(str(event_name), str(event_name).rsplit(":", 1)[-1])
+    name = _name(event_name)
+    return _REASONS.get(name, name.rsplit(":", 1)[-1])
+
+
+def _name(event_name: Any) -> str:
+    """moto passes a ``str`` enum member, whose ``str()`` is its member name, not its value."""
+    return str(getattr(event_name, "value", event_name))
 
 
 def install() -> None:
@@ -55,7 +61,7 @@ def _one_event_per_multipart_upload() -> None:
             _state.completing = False
 
     def send_event_bridge_message(account_id: str, bucket: Any, event_name: Any, key: Any) -> None:
-        if getattr(_state, "completing", False) and str(event_name) == "s3:ObjectCreated:Put":
+        if getattr(_state, "completing", False) and _name(event_name) == "s3:ObjectCreated:Put":
             return  # the CompleteMultipartUpload event that follows is the one S3 sends
         send(account_id, bucket, event_name, key)
 

@@ -237,7 +237,7 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
     if decision.memberships:
         tags["photosort-album"] = decision.memberships[0].album
     if decision.top_labels:
-        tags["photosort-labels"] = ", ".join(decision.top_labels)
+        tags["photosort-labels"] = " + ".join(decision.top_labels)  # commas are not allowed in S3 tag values
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)
