@@ -1,4 +1,4 @@
-"""More of moto's gaps, beside :mod:`photosort_local.moto_adapters` and installed by it (pinned to moto 5.2.5).
+"""More of moto's gaps, beside :mod:`photosort_local.moto_patches` and installed by it (pinned to moto 5.2.5).
 
 7. One "Object Created" event per upload, as S3 sends to EventBridge. moto 5.2.5's
    ``complete_multipart_upload`` stores the object through ``put_object``, which sends an ``ObjectCreated:Put``,
@@ -40,7 +40,7 @@ def _name(event_name: Any) -> str:
 
 
 def install() -> None:
-    """Apply 7 and 9 (8 is used by adapter 3). Called once from :func:`photosort_local.moto_adapters.install`."""
+    """Apply 7 and 9 (8 is used by adapter 3). Called once from :func:`photosort_local.moto_patches.install`."""
     _one_event_per_multipart_upload()
     _keep_lambda_architectures()
 

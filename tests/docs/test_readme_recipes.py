@@ -25,7 +25,8 @@ import boto3
 import pytest
 from PIL import Image, ImageOps
 
-from photosort.repository import ImageRecord, Repository
+from photosort.models import ImageRecord
+from photosort.repository import Repository
 from photosort_local.samples import find_sample
 from tests.cli.test_serve import ENTRY_POINT, _read_until_ready
 from tests.docs.readme_recipes import Recipe, load

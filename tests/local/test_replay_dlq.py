@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from photosort_local import endpoints, replay_dlq
-from photosort_local.cli import main
+from photosort_local import endpoints
+from photosort_local.cli import main, replay_dlq
 
 EVENT = json.loads((Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json").read_text())
 DEFINITION = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}})

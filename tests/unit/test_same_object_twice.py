@@ -46,7 +46,7 @@ def _run_two_events(s3: Any, repo: Repository, sort_order: tuple[int, int]) -> N
     rules = routing.load_rules("family")
     refs = [ref.model_copy(update={"sequencer": seq}) for seq in ("0000000000000001", "0000000000000002")]
     inspections = [pipeline.inspect(s3, r, datetime.now(UTC), settings) for r in refs]
-    decisions = [pipeline.record(repo, rules, settings, i, CAT) for i in inspections]
+    decisions = [pipeline.record(repo, rules, settings.duplicate_policy, i, CAT) for i in inspections]
     for n in sort_order:
         pipeline.sort(s3, inspections[n], decisions[n])
 
@@ -83,7 +83,7 @@ def test_every_record_points_at_an_existing_key_after_a_same_key_reupload(aws: t
     for _ in range(2):
         ref, _sha = put(s3, "incoming/cat.jpg", _jpeg())
         inspection = pipeline.inspect(s3, ref, datetime.now(UTC), settings)
-        pipeline.sort(s3, inspection, pipeline.record(repo, rules, settings, inspection, CAT))
+        pipeline.sort(s3, inspection, pipeline.record(repo, rules, settings.duplicate_policy, inspection, CAT))
 
     existing = _existing(s3)
     assert all(r.destination_key in existing for r in repo.scan_images())
@@ -97,7 +97,7 @@ def test_same_bytes_under_another_key_are_still_a_duplicate(aws: tuple[Any, Repo
     for key in ("incoming/a.jpg", "incoming/b.jpg"):
         ref: ObjectRef = put(s3, key, _jpeg())[0]
         inspection = pipeline.inspect(s3, ref, datetime.now(UTC), settings)
-        pipeline.sort(s3, inspection, pipeline.record(repo, rules, settings, inspection, CAT))
+        pipeline.sort(s3, inspection, pipeline.record(repo, rules, settings.duplicate_policy, inspection, CAT))
 
     statuses = sorted(r.status.value for r in repo.scan_images())
     assert statuses == ["duplicate", "sorted"]

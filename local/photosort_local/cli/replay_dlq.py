@@ -17,12 +17,15 @@ import argparse
 import json
 import sys
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from photosort.errors import PhotosortError
 from photosort_local import endpoints
+
+if TYPE_CHECKING:
+    from photosort_local.cli.common import Subcommands
 
 NAME_PREFIX = "dlq-"
 VISIBILITY_TIMEOUT = 120  # seconds a received message stays hidden while its execution starts
@@ -110,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(subcommands: Any) -> argparse.ArgumentParser:
+def add_parser(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "replay-dlq",
         help="start an execution for every event in the dead-letter queue, then delete it",
@@ -121,5 +124,4 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--state-machine-arn", help="the state machine (default: the stack's StateMachineArn)")
     parser.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. the one `local serve` prints")
     parser.add_argument("--region", help="AWS region (default: from your AWS configuration)")
-    parser.set_defaults(func=run)
-    return parser
+    parser.set_defaults(run=run)
