@@ -37,7 +37,7 @@ AWSCLI = REPO / ".venv-awscli" / "bin" / "aws"
 VENV_BIN = Path(ENTRY_POINT).parent
 RECIPES = load(README)
 PRELUDE = "".join(r.code for r in RECIPES if r.kind == "prelude")
-WAIT = 60.0
+WAIT = 120.0  # generous: make test shares two cores with other suites
 RECIPE_TIMEOUT = 180
 
 

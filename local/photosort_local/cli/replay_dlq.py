@@ -117,7 +117,11 @@ def add_parser(subcommands: Subcommands) -> None:
     parser = subcommands.add_parser(
         "replay-dlq",
         help="start an execution for every event in the dead-letter queue, then delete it",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=(
+            "Start one execution per event in the rule's dead-letter queue, named dlq-<message id>, and delete "
+            "each message once its execution started. Stops with exit status 1 on the first failure, leaving "
+            "that message in the queue."
+        ),
     )
     parser.add_argument("--stack", default="photosort", help="read the queue and state machine from this stack")
     parser.add_argument("--queue-url", help="the dead-letter queue (default: the stack's DeadLetterQueueUrl)")
