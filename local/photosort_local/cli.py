@@ -4,7 +4,8 @@
     photosort local sort PATH... --out DIR  your photos through the same pipeline; the bucket tree lands in DIR
     photosort local serve [--port N]        the stack behind an AWS-compatible endpoint, until Ctrl-C
     photosort albums | album NAME           query a deployed (or served) stack's table
-    photosort classify FILE...              labels only, nothing moves
+    photosort classify FILE... [--backend]  labels only, nothing moves (any backend, on local files)
+    photosort evaluate DIR [--backend ...]  measure backends on your labelled photos and recommend one
 
 The offline commands deploy template.yaml into moto (:mod:`photosort_local.stack`): the real state machine
 and the real handlers, in this process. Exit codes: 0 done (rejected photos included), 1 something failed
@@ -17,10 +18,9 @@ import argparse
 import importlib
 import json
 import logging
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +33,6 @@ from photosort.errors import ConfigurationError, PhotosortError
 from photosort_local import report
 
 if TYPE_CHECKING:
-    from photosort.models import Classification
     from photosort.repository import AlbumSummary, ImageRecord, Repository
     from photosort_local.stack import EmbeddedStack
 
@@ -436,72 +435,6 @@ def cmd_album(args: argparse.Namespace) -> int:
     return 0
 
 
-# -- classify -------------------------------------------------------------------------------------------------
-Classify = Callable[[bytes, str], "Classification"]
-
-
-def _sagemaker_classifier() -> Classify:
-    """SageMaker takes the bytes in the request, so a file works without S3; settings come from PHOTOSORT_*."""
-    import boto3
-
-    from photosort.backends import ImageInput, create_backend
-    from photosort.imaging import inspect_image
-    from photosort.models import ObjectRef
-    from photosort.settings import Settings
-
-    backend = create_backend(Settings.from_env({**os.environ, constants.BACKEND: "sagemaker"}), boto3.client)
-
-    def classify(data: bytes, name: str) -> Classification:
-        ref = ObjectRef(bucket="local-file", key=name, size=len(data))
-        return backend.classify(ImageInput(ref=ref, metadata=inspect_image(data), fetch=lambda: data))
-
-    return classify
-
-
-def _classifier(backend: str) -> Classify:
-    if backend == "local":
-        from photosort.backends.local import classify_bytes
-
-        return lambda data, _name: classify_bytes(data)
-    if backend == "sagemaker":
-        return _sagemaker_classifier()
-    # RekognitionClassifier only takes an ImageInput with an S3 reference; it has no bytes-only entry point.
-    raise UsageError(
-        f"classify --backend {backend} is not supported: {backend} reads the photo from S3. Upload it under "
-        "incoming/ of a deployed stack instead, or use --backend local or sagemaker"
-    )
-
-
-def _classify_file(classify: Classify, name: str) -> Classification:
-    try:
-        data = Path(name).read_bytes()
-    except OSError as exc:
-        raise CliError(f"{name}: {exc.strerror or exc}") from exc
-    try:
-        return classify(data, name)
-    except PhotosortError as exc:
-        raise CliError(f"{name}: {exc}") from exc
-
-
-def cmd_classify(args: argparse.Namespace) -> int:
-    classify = _classifier(args.backend)
-    failures = 0
-    for name in args.files:
-        try:
-            result = _classify_file(classify, name)
-        except CliError as exc:
-            failures += 1
-            print(f"{PROG}: error: {exc}", file=sys.stderr)
-            if args.json:
-                report.print_json({"source": name, "error": str(exc)}, sys.stdout)
-            continue
-        if args.json:
-            report.print_json(report.classification_json(name, result), sys.stdout)
-        else:
-            report.print_classification(name, result, sys.stdout)
-    return 1 if failures else 0
-
-
 # -- parser ---------------------------------------------------------------------------------------------------
 def _positive_int(text: str) -> int:
     value = int(text)
@@ -604,19 +537,6 @@ def _add_queries(commands: Any) -> None:
     album.set_defaults(func=cmd_album)
 
 
-def _add_classify(commands: Any) -> None:
-    classify = commands.add_parser("classify", help="print the labels for image files; nothing is uploaded or moved")
-    classify.add_argument("files", nargs="+", metavar="FILE")
-    classify.add_argument(
-        "--backend",
-        choices=["local", "sagemaker", "rekognition", "custom-labels"],
-        default="local",
-        help="local runs offline; sagemaker reads PHOTOSORT_SAGEMAKER_* settings",
-    )
-    classify.add_argument("--json", action="store_true", help="one JSON line per file")
-    classify.set_defaults(func=cmd_classify)
-
-
 def _add_cost(commands: Any) -> None:
     """``photosort cost`` lives in photosort_local.cost, maintained separately; wire it in when it is there."""
     try:
@@ -640,7 +560,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_local(commands)
     _add_queries(commands)
-    _add_classify(commands)
+    importlib.import_module("photosort_local.classify_cmd").add_parser(commands)
+    importlib.import_module("photosort_local.evaluate_cmd").add_parser(commands)
     _add_cost(commands)
     return parser
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import moto_adapters, sam
+from photosort_local import bedrock_adapter, moto_adapters, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -114,6 +114,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_adapters.install()
+        bedrock_adapter.install()
         if self._mock_enabled:
             from moto import mock_aws
 

@@ -50,4 +50,17 @@ def create_backend(settings: Settings, client_factory: ClientFactory) -> Classif
                 max_labels=settings.max_labels,
                 max_image_pixels=settings.max_image_pixels,
             )
+        case BackendName.BEDROCK:
+            from photosort.backends.bedrock import BedrockClassifier, vocabulary
+            from photosort.routing import RulesSource
+
+            rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
+            return BedrockClassifier(
+                client_factory("bedrock-runtime"),
+                model_id=settings.bedrock_model_id,
+                labels=lambda: vocabulary(rules.current()),
+                max_labels=settings.max_labels,
+                max_image_pixels=settings.max_image_pixels,
+                image_source=settings.bedrock_image_source,
+            )
     raise AssertionError(settings.backend)  # pragma: no cover - the enum is exhaustive
