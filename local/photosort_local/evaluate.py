@@ -73,7 +73,8 @@ def _visible(path: Path, root: Path) -> bool:
 
 def load_folder(root: Path) -> list[Sample]:
     samples = []
-    loose = [p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".")]
+    # Notes beside the album folders (README, SOURCES.md) are fine; a photo there has no expected album.
+    loose = [p.name for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES]
     if loose:
         raise DatasetError(
             f"{root}: files must sit in one sub-folder per expected album (or {ANY_ALBUM}/ for no expectation); "
@@ -380,6 +381,7 @@ def recommend(
     volume: float,
     cost_of: Callable[[str], float],
     few_shot_available: bool,
+    skipped: Sequence[Skipped] = (),
 ) -> Recommendation:
     target = f"at least {_pct(min_right)} right and at most {_pct(max_wrong)} wrong"
     passing = sorted((r for r in reports if r.meets(min_right, max_wrong)), key=lambda r: (r.monthly_cost, r.backend))
@@ -394,7 +396,16 @@ def recommend(
                 + (f" (also meeting it: {others})." if others else ".")
             ),
         )
-    options = []
+    options = [
+        Option(
+            f"measure {s.backend} first",
+            f"it was skipped ({s.reason}); a pre-trained service needs no training, so measure it before "
+            "building a model of your own",
+            cost_of(s.backend),
+        )
+        for s in skipped
+        if s.backend in ("rekognition", "bedrock")
+    ]
     if few_shot_available:
         options.append(
             Option(

@@ -144,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
         volume=args.volume,
         cost_of=cost_of,
         few_shot_available=few_shot_available(),
+        skipped=skipped,
     )
     if args.report:
         page = evaluate_report.html_report(

@@ -103,10 +103,25 @@ def test_backends_that_cannot_run_are_skipped_with_the_reason(cli, dataset: Path
     from photosort_local import file_backends
 
     file_backends._sessions.clear()
-    doc = _json(cli, str(dataset), "--backend", "local", "--backend", "bedrock", "--backend", "custom-labels")
+    doc = _json(
+        cli,
+        str(dataset),
+        "--backend",
+        "local",
+        "--backend",
+        "bedrock",
+        "--backend",
+        "custom-labels",
+        "--min-right",
+        "100",
+    )
     assert [b["backend"] for b in doc["backends"]] == ["local"]
     reasons = {s["backend"]: s["reason"] for s in doc["skipped"]}
     assert "aws configure" in reasons["bedrock"] and "--project-version-arn" in reasons["custom-labels"]
+    first = doc["recommendation"]["next"][0]  # the guide: try the pre-trained service before training a model
+    assert first["name"] == "measure bedrock first" and first["monthly_cost"] == pytest.approx(
+        cost.estimate(10_000, "bedrock").total
+    )
 
 
 def test_recommendation_follows_the_target(cli, dataset: Path) -> None:
