@@ -399,7 +399,7 @@ def recommend(
     options = [
         Option(
             f"measure {s.backend} first",
-            f"it was skipped ({s.reason}); a pre-trained service needs no training, so measure it before "
+            "skipped here (reason above); a pre-trained service needs no training, so measure it before "
             "building a model of your own",
             cost_of(s.backend),
         )
