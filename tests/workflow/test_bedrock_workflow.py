@@ -106,19 +106,24 @@ def test_an_off_vocabulary_answer_fails_the_photo_never_labels_it(bedrock: Harne
 
 
 def test_s3_image_source_and_rules_from_ssm() -> None:
-    """BedrockImageSource=s3 sends an S3 location; RoutingRulesParameterName gives Classify the vocabulary too."""
+    """BedrockImageSource=s3 sends an S3 location; RoutingRulesParameterName gives Classify the vocabulary too.
+
+    The parameter name is this test's own: Powertools caches parameters per process for 5 minutes, and every
+    embedded stack's functions run in this one process."""
     rules = {"rules": [{"album": "gadgets", "labels": ["Phone", "Laptop"]}]}
     params = {
         "ClassifierBackend": "bedrock",
         "BedrockImageSource": "s3",
         "BedrockInferenceProfile": "none",
-        "RoutingRulesParameterName": "/photosort/rules",
+        "RoutingRulesParameterName": "/photosort/bedrock-test-rules",
     }
     bedrock_adapter.calls.clear()
     bedrock_adapter.set_responder(lambda request: tool_answer(TOOL_NAME, [("Phone", "likely")]))
     try:
         with EmbeddedStack(parameters=params, stack_name="bedrock-s3") as stack:
-            stack.client("ssm").put_parameter(Name="/photosort/rules", Type="String", Value=json.dumps(rules))
+            stack.client("ssm").put_parameter(
+                Name="/photosort/bedrock-test-rules", Type="String", Value=json.dumps(rules)
+            )
             harness = Harness(stack)
             key = harness.unique("phone.jpg")
             data = variant("grace_hopper", 105)  # PNG bytes under a .jpg name: the format comes from the bytes
