@@ -124,7 +124,7 @@ def open_backend(backend: str, options: BackendOptions) -> FileClassifier:
         from photosort.backends.local import LocalClassifier
 
         # Built now, so loading the model is not counted in the first photo's latency.
-        local = LocalClassifier(variant=settings.local_model_variant, max_labels=settings.max_labels)
+        local = LocalClassifier(settings.backend_limits, variant=settings.local_model_variant)
         return FileClassifier(
             name=backend,
             fingerprint=f"local/{settings.local_model_variant}/{settings.max_labels}",

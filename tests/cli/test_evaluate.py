@@ -14,7 +14,8 @@ from PIL import Image
 
 from photosort.backends.local import classify_bytes
 from photosort.routing import load_rules, match
-from photosort_local import cost, evaluate
+from photosort_local import evaluate
+from photosort_local.cost import model as cost
 from photosort_local.evaluate import BackendReport, Result, Sample
 
 # The bundled samples, filed by what they show (a person would file them so).

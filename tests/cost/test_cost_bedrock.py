@@ -9,9 +9,11 @@ import pytest
 
 from photosort.backends.bedrock import SYSTEM_PROMPT, prompt, tool_config, vocabulary
 from photosort.routing import load_rules
-from photosort_local import bedrock_cost, cost
+from photosort_local.cost import bedrock as bedrock_cost
+from photosort_local.cost import model as cost
+from photosort_local.cost.prices import load_prices
 
-PRICES = cost.load_prices()
+PRICES = load_prices()
 KW = {"prices": PRICES, "measured": cost.Measured()}
 
 
@@ -54,12 +56,9 @@ def test_bedrock_is_cheaper_per_photo_than_detect_labels_but_dearer_than_local()
 
 
 def test_cli_shows_the_tokens_per_image(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    import argparse
+    from photosort_local.cli import main
 
     monkeypatch.setattr(cost, "load_measured", lambda *a, **k: cost.Measured())
-    parser = argparse.ArgumentParser(prog="photosort")
-    cost.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["cost", "--images", "100000", "--backend", "bedrock"])
-    assert args.func(args) == 0
+    assert main(["cost", "--images", "100000", "--backend", "bedrock"]) == 0
     out = capsys.readouterr().out
     assert "backend bedrock" in out and "image +" in out and "tokens/photo" in out

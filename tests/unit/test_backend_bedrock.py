@@ -32,9 +32,8 @@ from photosort.errors import (
     BackendThrottledError,
     BackendUnavailableError,
     ImageUnusableError,
-    RejectionReason,
 )
-from photosort.models import ImageMetadata, ObjectRef
+from photosort.models import BackendLimits, ImageMetadata, ObjectRef, RejectionReason
 from photosort.routing import load_rules, match
 from photosort.settings import Settings
 
@@ -93,10 +92,9 @@ def client() -> Any:
 def _backend(client: Any, *, labels: tuple[str, ...] = FAMILY, source: str = "bytes", max_labels: int = 20) -> Any:
     return BedrockClassifier(
         client,
+        BackendLimits(max_labels=max_labels, max_pixels=100_000_000),
         model_id=DEFAULT_MODEL_ID,
         labels=lambda: labels,
-        max_labels=max_labels,
-        max_image_pixels=100_000_000,
         image_source=source,
     )
 

@@ -46,9 +46,8 @@ from photosort.errors import (
     BackendThrottledError,
     BackendUnavailableError,
     ImageUnusableError,
-    RejectionReason,
 )
-from photosort.models import Classification, Label
+from photosort.models import BackendLimits, Classification, Label, RejectionReason
 from photosort.routing import RuleSet
 
 logger = logging.getLogger(__name__)
@@ -187,20 +186,18 @@ class BedrockClassifier:
     def __init__(
         self,
         client: Any,
+        limits: BackendLimits,
         *,
         model_id: str,
         labels: Callable[[], Sequence[str]],
-        max_labels: int,
-        max_image_pixels: int,
         image_source: str = "bytes",
     ) -> None:
         if image_source not in ("bytes", "s3"):
             raise ValueError(f"image_source must be 'bytes' or 's3', not {image_source!r}")
         self._client = client
+        self._limits = limits
         self._model_id = model_id
         self._labels = labels
-        self._max_labels = int(max_labels)
-        self._max_image_pixels = max_image_pixels
         self._image_source = image_source
 
     def _image_block(self, image: ImageInput) -> dict[str, Any]:
@@ -211,7 +208,7 @@ class BedrockClassifier:
         limits = CONVERSE_IMAGE
         if fmt and usable_as_is(image, limits, len(data)) and len(data) <= limits.max_inline_bytes:
             return {"format": fmt, "source": {"bytes": data}}
-        return {"format": "jpeg", "source": {"bytes": fit_jpeg(data, limits, max_pixels=self._max_image_pixels)}}
+        return {"format": "jpeg", "source": {"bytes": fit_jpeg(data, limits, max_pixels=self._limits.max_pixels)}}
 
     def _map_error(self, exc: ClientError) -> Exception:
         code, message = error_code(exc), error_message(exc)
@@ -253,7 +250,7 @@ class BedrockClassifier:
             "modelId": self._model_id,
             "system": [{"text": SYSTEM_PROMPT}],
             "messages": [{"role": "user", "content": [{"image": self._image_block(image)}, {"text": prompt(labels)}]}],
-            "toolConfig": tool_config(labels, self._max_labels),
+            "toolConfig": tool_config(labels, self._limits.max_labels),
             "inferenceConfig": {"maxTokens": MAX_OUTPUT_TOKENS, "temperature": 0.0},
         }
         try:
@@ -267,7 +264,7 @@ class BedrockClassifier:
             extra={"input_tokens": usage.get("inputTokens"), "output_tokens": usage.get("outputTokens")},
         )
         return Classification(
-            labels=tuple(Label(name=name, confidence=value) for name, value in ranked[: self._max_labels]),
+            labels=tuple(Label(name=name, confidence=value) for name, value in ranked[: self._limits.max_labels]),
             backend=self.name,
             model_version=self._model_id,
         )

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from photosort_local.classify_cmd import add_backend_options, backend_options
+from photosort_local.cli.classify import add_backend_options, backend_options
+from photosort_local.cli.common import CliError, UsageError
 from photosort_local.file_backends import BACKEND_NAMES, BackendNotReady, open_backend
 
 DEFAULT_VOLUME = 10_000
@@ -26,7 +27,7 @@ def _percent(text: str) -> float:
     return value / 100.0
 
 
-def add_parser(subcommands: Any) -> argparse.ArgumentParser:
+def add_parser(subcommands: Any) -> None:
     parser = subcommands.add_parser(
         "evaluate",
         help="measure backends on your own labelled photos and recommend the cheapest that is good enough",
@@ -53,18 +54,14 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     parser.add_argument("--no-cache", action="store_true", help="classify everything again and keep nothing")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of the summary")
     add_backend_options(parser)
-    parser.set_defaults(func=run)
-    return parser
+    parser.set_defaults(run=run)
 
 
 def few_shot_available() -> bool:
     """True when this photosort has ``photosort labels train`` (few-shot heads from a folder)."""
-    from photosort_local.cli import build_parser
+    from photosort_local.cli import COMMANDS
 
-    for action in build_parser()._actions:  # noqa: SLF001 - argparse exposes subcommands no other way
-        if isinstance(action, argparse._SubParsersAction) and "labels" in action.choices:  # noqa: SLF001
-            return True
-    return False
+    return any(command.__name__.rsplit(".", 1)[-1] == "labels" for command in COMMANDS)  # type: ignore[attr-defined]
 
 
 def _cache_path(args: argparse.Namespace) -> Path | None:
@@ -82,8 +79,10 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from photosort.routing import load_rules
-    from photosort_local import cost, evaluate, evaluate_report
-    from photosort_local.cli import CliError, UsageError, load_rules_file
+    from photosort_local import evaluate, evaluate_report
+    from photosort_local.cli.inputs import load_rules_file
+    from photosort_local.cost.model import estimate, function_memory, load_measured
+    from photosort_local.cost.prices import load_prices
 
     rules_param = load_rules_file(args.rules) if args.rules else "family"
     rules = load_rules(rules_param)
@@ -99,10 +98,10 @@ def run(args: argparse.Namespace) -> int:
     options = backend_options(args, rules_param)
     cache = evaluate.Cache(_cache_path(args))
     route = evaluate.router(rules)
-    kw = {"prices": cost.load_prices(), "measured": cost.load_measured(), "memory": cost.function_memory()}
+    prices, measured, memory = load_prices(), load_measured(), function_memory()
 
     def cost_of(backend: str) -> float:
-        return cost.estimate(args.volume, backend, **kw).total
+        return estimate(args.volume, backend, prices=prices, measured=measured, memory=memory).total
 
     reports: list[evaluate.BackendReport] = []
     skipped: list[evaluate.Skipped] = []

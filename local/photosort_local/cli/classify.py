@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from photosort_local import report
+from photosort_local.cli.common import PROG, CliError
 from photosort_local.file_backends import BACKEND_NAMES, BackendNotReady, BackendOptions, FileClassifier, open_backend
-
-PROG = "photosort"
 
 
 class ClassifyError(Exception):
@@ -70,7 +69,7 @@ def classify_file(classifier: FileClassifier, name: str) -> Any:
         raise ClassifyError(f"{name}: {type(exc).__name__}: {exc}") from exc
 
 
-def add_parser(subcommands: Any) -> argparse.ArgumentParser:
+def add_parser(subcommands: Any) -> None:
     parser = subcommands.add_parser(
         "classify",
         help="print the labels for image files with any backend; nothing is uploaded or moved",
@@ -89,21 +88,18 @@ def add_parser(subcommands: Any) -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="one JSON line per file")
     add_backend_options(parser)
-    parser.set_defaults(func=run)
-    return parser
+    parser.set_defaults(run=run)
 
 
 def _rules_parameter(spec: str | None) -> str | None:
     if spec is None:
         return None
-    from photosort_local.cli import load_rules_file
+    from photosort_local.cli.inputs import load_rules_file
 
     return load_rules_file(spec)
 
 
 def run(args: argparse.Namespace) -> int:
-    from photosort_local.cli import CliError
-
     try:
         classifier = open_backend(args.backend, backend_options(args, _rules_parameter(args.rules)))
     except BackendNotReady as exc:
