@@ -6,9 +6,10 @@ counts what the code does for one sorted photo (the common path: inspect, classi
 * Lambda: 4 invocations; memory from template.yaml (Globals + per-function MemorySize); duration from
   ``bench/results/latest.json`` when it exists (warm handler CPU time, scaled by the CPU share Lambda gives at
   that memory, plus a network allowance per AWS call), else the documented defaults below.
-* S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local and
-  SageMaker read the bytes; Rekognition reads the S3 object itself); Sort (storage.move): HEAD destination,
-  HEAD source, COPY, HEAD destination again to verify, DELETE (free). HEAD is billed as a GET.
+* S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local,
+  SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads the S3 object itself); Sort
+  (storage.move): HEAD destination, HEAD source, COPY, HEAD destination again to verify, DELETE (free). HEAD
+  is billed as a GET.
 * DynamoDB (repository.py): Record does one strongly consistent GetItem (1 RRU) and one TransactWriteItems with
   the image item, the hash claim and, per album membership, a member item and a counter update. Transactional
   writes cost 2 WRU per 1 KB; the image item is also written to GSI1 and GSI2 (projection ALL, 1 WRU per KB each).
