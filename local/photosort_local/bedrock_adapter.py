@@ -166,5 +166,5 @@ def install() -> None:
                 raise error from exc
             return ActionResult(answer)
 
-        BedrockRuntimeResponse.converse = converse
+        setattr(BedrockRuntimeResponse, "converse", converse)  # noqa: B010 - adding a method moto lacks
         _installed = True

@@ -439,10 +439,10 @@ def recommend(
             cost_of("sagemaker"),
         )
     )
-    best = max(reports, key=lambda r: (r.rate("right") or 0.0, -(r.rate("wrong") or 1.0)), default=None)
+    nearest = max(reports, key=lambda r: (r.rate("right") or 0.0, -(r.rate("wrong") or 1.0)), default=None)
     closest = (
-        f" The closest was {best.backend}: {_pct(best.rate('right'))} right, {_pct(best.rate('wrong'))} wrong."
-        if best
+        f" The closest was {nearest.backend}: {_pct(nearest.rate('right'))} right, {_pct(nearest.rate('wrong'))} wrong."
+        if nearest
         else ""
     )
     return Recommendation(

@@ -44,10 +44,10 @@ def print_summary(
             )
         for r in reports:
             print(f"\n{r.backend}: per album (precision / recall)", file=out)
-            for s in r.album_scores():
+            for score in r.album_scores():
                 print(
-                    f"  {s.album:<16} expected {s.expected:>4}  sorted here {s.predicted:>4}  "
-                    f"precision {_pct(s.precision)}  recall {_pct(s.recall)}",
+                    f"  {score.album:<16} expected {score.expected:>4}  sorted here {score.predicted:>4}  "
+                    f"precision {_pct(score.precision)}  recall {_pct(score.recall)}",
                     file=out,
                 )
     for s in skipped:
@@ -135,10 +135,10 @@ def html_report(
     for r in reports:
         parts.append(f"<h2>{html.escape(r.backend)}</h2><table><tr><th>album</th><th>expected</th>")
         parts.append("<th>sorted here</th><th>precision</th><th>recall</th></tr>")
-        for s in r.album_scores():
+        for score in r.album_scores():
             parts.append(
-                f"<tr>{_cell(s.album)}{_cell(s.expected)}{_cell(s.predicted)}{_cell(_pct(s.precision))}"
-                f"{_cell(_pct(s.recall))}</tr>"
+                f"<tr>{_cell(score.album)}{_cell(score.expected)}{_cell(score.predicted)}"
+                f"{_cell(_pct(score.precision))}{_cell(_pct(score.recall))}</tr>"
             )
         parts.append("</table>")
         if r.scored:

@@ -41,18 +41,23 @@ def _fresh_sessions() -> Iterator[None]:
     file_backends._sessions.clear()
 
 
-def test_rekognition_through_endpoint_url(cli, endpoint: str) -> None:
+def test_rekognition_through_endpoint_url(cli: Any, endpoint: str) -> None:
     run = cli("classify", str(find_sample("chelsea")), "--backend", "rekognition", "--endpoint-url", endpoint, "--json")
     assert run.code == 0, run.err
     doc = json.loads(run.out)
     assert doc["backend"] == "rekognition" and doc["labels"]  # moto's canned DetectLabels answer, over HTTP
 
 
-def test_bedrock_through_endpoint_url_answers_in_the_rules_vocabulary(cli, endpoint: str, tmp_path: Path) -> None:
+def test_bedrock_through_endpoint_url_answers_in_the_rules_vocabulary(cli: Any, endpoint: str, tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - album: cats\n    labels: [Cat]\n  - album: dogs\n    labels: [Dog]\n")
     seen: list[dict[str, Any]] = []
-    bedrock_adapter.set_responder(lambda req: seen.append(req) or tool_answer(TOOL_NAME, [("Cat", "certain")]))
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        return tool_answer(TOOL_NAME, [("Cat", "certain")])
+
+    bedrock_adapter.set_responder(respond)
     try:
         run = cli(
             "classify", str(find_sample("chelsea")), "--backend", "bedrock", "--rules", str(rules),
@@ -80,7 +85,7 @@ def _no_credentials(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("backend", ["rekognition", "bedrock"])
 def test_missing_credentials_is_one_line_naming_the_fix(
-    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, backend: str
 ) -> None:
     _no_credentials(monkeypatch, tmp_path)
     run = cli("classify", str(find_sample("chelsea")), "--backend", backend)
@@ -88,7 +93,7 @@ def test_missing_credentials_is_one_line_naming_the_fix(
     assert run.err.count("\n") == 1 and "aws configure" in run.err and "AWS_ACCESS_KEY_ID" in run.err
 
 
-def test_missing_region_is_one_line_naming_the_fix(cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_missing_region_is_one_line_naming_the_fix(cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
     monkeypatch.delenv("AWS_REGION", raising=False)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
@@ -99,14 +104,14 @@ def test_missing_region_is_one_line_naming_the_fix(cli, monkeypatch: pytest.Monk
 @pytest.mark.parametrize(
     ("backend", "fix"), [("custom-labels", "--project-version-arn"), ("sagemaker", "--endpoint-name")]
 )
-def test_a_backend_without_its_model_names_the_option(cli, backend: str, fix: str) -> None:
+def test_a_backend_without_its_model_names_the_option(cli: Any, backend: str, fix: str) -> None:
     run = cli("classify", str(find_sample("chelsea")), "--backend", backend)
     assert run.code == 1 and run.err.count("\n") == 1 and fix in run.err
 
 
 def _stub_sessions(monkeypatch: pytest.MonkeyPatch, service: str) -> Stubber:
     """Every client the CLI builds for ``service`` is this one stubbed client (the Stubber checks the request)."""
-    client = boto3.client(service, region_name="us-east-1")
+    client = boto3.session.Session(region_name="us-east-1").client(service)  # type: ignore[call-overload]
     real = boto3.session.Session.client
     monkeypatch.setattr(
         boto3.session.Session,
@@ -118,7 +123,7 @@ def _stub_sessions(monkeypatch: pytest.MonkeyPatch, service: str) -> Stubber:
     return stub
 
 
-def test_custom_labels_model_not_running_names_the_start_command(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_labels_model_not_running_names_the_start_command(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     stub = _stub_sessions(monkeypatch, "rekognition")
     stub.add_client_error("detect_custom_labels", service_error_code="ResourceNotReadyException", service_message="x")
     run = cli("classify", str(find_sample("chelsea")), "--backend", "custom-labels", "--project-version-arn", ARN)
@@ -126,7 +131,7 @@ def test_custom_labels_model_not_running_names_the_start_command(cli, monkeypatc
     assert "is not running" in run.err and f"start-project-version --project-version-arn {ARN}" in run.err
 
 
-def test_custom_labels_gets_image_bytes_as_they_are(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_custom_labels_gets_image_bytes_as_they_are(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     data = find_sample("chelsea").read_bytes()  # a PNG under 4 MB: sent unconverted
     stub = _stub_sessions(monkeypatch, "rekognition")
     stub.add_response(
@@ -141,7 +146,7 @@ def test_custom_labels_gets_image_bytes_as_they_are(cli, monkeypatch: pytest.Mon
 
 
 def test_rekognition_converts_what_detect_labels_cannot_take(
-    cli, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    cli: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     from PIL import Image
 
@@ -161,7 +166,7 @@ def test_rekognition_converts_what_detect_labels_cannot_take(
     assert set(sent) == {"Bytes"} and sent["Bytes"][:3] == b"\xff\xd8\xff"  # converted to JPEG, no S3Object
 
 
-def test_sagemaker_endpoint_not_found_names_the_check(cli, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sagemaker_endpoint_not_found_names_the_check(cli: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     stub = _stub_sessions(monkeypatch, "sagemaker-runtime")
     stub.add_client_error(
         "invoke_endpoint", service_error_code="ValidationError", service_message="Endpoint pets of account x not found."

@@ -8,6 +8,7 @@ import json
 import re
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -30,7 +31,7 @@ LAYOUT = {
 
 
 @pytest.fixture
-def dataset(tmp_path: Path, copy_sample) -> Path:
+def dataset(tmp_path: Path, copy_sample: Any) -> Path:
     from photosort_local.samples import find_sample
 
     root = tmp_path / "labelled"
@@ -46,13 +47,13 @@ def _pipeline_album(path: Path) -> str:
     return memberships[0].album if memberships else "unsorted"
 
 
-def _json(cli, *args: str) -> dict:
+def _json(cli: Any, *args: str) -> dict[str, Any]:
     run = cli("evaluate", *args, "--json")
     assert run.code == 0, run.err
     return json.loads(run.out)
 
 
-def test_scores_agree_with_the_pipeline_and_add_up(cli, dataset: Path) -> None:
+def test_scores_agree_with_the_pipeline_and_add_up(cli: Any, dataset: Path) -> None:
     doc = _json(cli, str(dataset), "--volume", "50000")
     (local,) = doc["backends"]
     assert doc["photos"] == local["photos"] == local["scored"] == 8
@@ -77,7 +78,7 @@ def test_scores_agree_with_the_pipeline_and_add_up(cli, dataset: Path) -> None:
     assert local["monthly_cost"] == pytest.approx(cost.estimate(50_000, "local").total)
 
 
-def test_the_cache_only_classifies_new_photos(cli, dataset: Path, copy_sample) -> None:
+def test_the_cache_only_classifies_new_photos(cli: Any, dataset: Path, copy_sample: Any) -> None:
     first = _json(cli, str(dataset))["backends"][0]
     assert (first["classified_now"], first["from_cache"]) == (8, 0)
     copy_sample("coffee", dataset / "food" / "more coffee.png")
@@ -89,13 +90,15 @@ def test_the_cache_only_classifies_new_photos(cli, dataset: Path, copy_sample) -
     assert no_cache["classified_now"] == 9
 
 
-def test_any_folder_is_classified_but_not_scored(cli, dataset: Path, copy_sample) -> None:
+def test_any_folder_is_classified_but_not_scored(cli: Any, dataset: Path, copy_sample: Any) -> None:
     copy_sample("coffee", dataset / "_any" / "whatever.png")
     local = _json(cli, str(dataset))["backends"][0]
     assert (local["photos"], local["scored"]) == (9, 8)
 
 
-def test_backends_that_cannot_run_are_skipped_with_the_reason(cli, dataset: Path, monkeypatch, tmp_path) -> None:
+def test_backends_that_cannot_run_are_skipped_with_the_reason(
+    cli: Any, dataset: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
@@ -125,7 +128,7 @@ def test_backends_that_cannot_run_are_skipped_with_the_reason(cli, dataset: Path
     )
 
 
-def test_recommendation_follows_the_target(cli, dataset: Path) -> None:
+def test_recommendation_follows_the_target(cli: Any, dataset: Path) -> None:
     easy = _json(cli, str(dataset), "--min-right", "0", "--max-wrong", "100")["recommendation"]
     assert easy["backend"] == "local" and easy["next"] == []
     hard = _json(cli, str(dataset), "--min-right", "100", "--max-wrong", "0", "--volume", "200000")["recommendation"]
@@ -136,7 +139,7 @@ def test_recommendation_follows_the_target(cli, dataset: Path) -> None:
     assert "few-shot labels from a folder" in costs
 
 
-def test_summary_and_html_report_with_a_confusion_matrix(cli, dataset: Path, tmp_path: Path) -> None:
+def test_summary_and_html_report_with_a_confusion_matrix(cli: Any, dataset: Path, tmp_path: Path) -> None:
     page = tmp_path / "report.html"
     run = cli("evaluate", str(dataset), "--report", str(page))
     assert run.code == 0, run.err
@@ -148,7 +151,7 @@ def test_summary_and_html_report_with_a_confusion_matrix(cli, dataset: Path, tmp
         assert img.format == "PNG" and img.size[0] > 200
 
 
-def test_a_csv_of_files_and_albums(cli, dataset: Path, tmp_path: Path) -> None:
+def test_a_csv_of_files_and_albums(cli: Any, dataset: Path, tmp_path: Path) -> None:
     listing = tmp_path / "set.csv"
     listing.write_text(f"file,album\n{dataset}/pets/chelsea.png,pets\n{dataset}/food/coffee.png,_any\n")
     local = _json(cli, str(listing))["backends"][0]
@@ -159,7 +162,9 @@ def test_a_csv_of_files_and_albums(cli, dataset: Path, tmp_path: Path) -> None:
     ("layout", "message"),
     [({"petz": ["chelsea"]}, "petz are not in the rules"), ({"": ["chelsea"]}, "one sub-folder per expected album")],
 )
-def test_a_bad_dataset_is_a_usage_error(cli, tmp_path: Path, copy_sample, layout, message: str) -> None:
+def test_a_bad_dataset_is_a_usage_error(
+    cli: Any, tmp_path: Path, copy_sample: Any, layout: dict[str, list[str]], message: str
+) -> None:
     for folder, names in layout.items():
         for name in names:
             copy_sample(name, tmp_path / "set" / folder / f"{name}.png")

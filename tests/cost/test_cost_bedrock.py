@@ -14,7 +14,7 @@ from photosort_local.cost import model as cost
 from photosort_local.cost.prices import load_prices
 
 PRICES = load_prices()
-KW = {"prices": PRICES, "measured": cost.Measured()}
+MEASURED = cost.Measured()
 
 
 @pytest.mark.parametrize(
@@ -35,7 +35,7 @@ def test_text_tokens_come_from_the_request_the_backend_builds() -> None:
 
 
 def test_bedrock_estimate_is_tokens_times_prices() -> None:
-    est = cost.estimate(1_000_000, "bedrock", **KW)
+    est = cost.estimate(1_000_000, "bedrock", prices=PRICES, measured=MEASURED)
     model = [i for i in est.items if i.service == "Bedrock"]
     tokens = bedrock_cost.tokens_per_image(PRICES)
     assert [i.quantity for i in model] == pytest.approx(
@@ -51,8 +51,11 @@ def test_bedrock_estimate_is_tokens_times_prices() -> None:
 
 def test_bedrock_is_cheaper_per_photo_than_detect_labels_but_dearer_than_local() -> None:
     for volume in (10_000, 1_000_000):
-        bedrock = cost.estimate(volume, "bedrock", **KW).total
-        assert cost.estimate(volume, "local", **KW).total < bedrock < cost.estimate(volume, "rekognition", **KW).total
+
+        def total(backend: str, volume: int = volume) -> float:
+            return cost.estimate(volume, backend, prices=PRICES, measured=MEASURED).total
+
+        assert total("local") < total("bedrock") < total("rekognition")
 
 
 def test_cli_shows_the_tokens_per_image(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

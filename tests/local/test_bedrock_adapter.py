@@ -55,7 +55,12 @@ def test_moto_alone_has_no_converse() -> None:
 
 def test_the_responder_answers_and_sees_the_request_with_image_bytes(runtime: Any) -> None:
     seen: list[dict[str, Any]] = []
-    bedrock_adapter.set_responder(lambda req: seen.append(req) or tool_answer(TOOL_NAME, [("Cat", "certain")]))
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        return tool_answer(TOOL_NAME, [("Cat", "certain")])
+
+    bedrock_adapter.set_responder(respond)
 
     response = _converse(runtime, {"bytes": b"\x89PNG bytes"})
 
@@ -69,7 +74,12 @@ def test_the_responder_answers_and_sees_the_request_with_image_bytes(runtime: An
 
 def test_an_s3_location_is_read_from_moto_s3(runtime: Any) -> None:
     seen: list[dict[str, Any]] = []
-    bedrock_adapter.set_responder(lambda req: seen.append(req) or tool_answer(TOOL_NAME, []))
+
+    def respond(request: dict[str, Any]) -> dict[str, Any]:
+        seen.append(request)
+        return tool_answer(TOOL_NAME, [])
+
+    bedrock_adapter.set_responder(respond)
 
     _converse(runtime, {"s3Location": {"uri": "s3://photos/incoming/cat.png"}})
 
