@@ -28,10 +28,9 @@ BACKEND_NAMES = ("local", "rekognition", "custom-labels", "sagemaker", "bedrock"
 AWS_BACKENDS = frozenset(BACKEND_NAMES) - {"local"}
 
 NO_CREDENTIALS = (
-    "no AWS credentials found: run `aws configure` (or `aws sso login --profile NAME` and set AWS_PROFILE), "
-    "or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
+    "no AWS credentials: export AWS_PROFILE=<profile> (see `aws configure`), or AWS_ACCESS_KEY_ID and "
+    "AWS_SECRET_ACCESS_KEY"
 )
-NO_REGION = "no AWS region configured: pass --region, or set AWS_REGION (or a region in your AWS profile)"
 
 
 class BackendNotReady(Exception):
@@ -79,21 +78,21 @@ class FileClassifier:
     classify: Callable[[bytes, str], Classification]
 
 
-_sessions: dict[str | None, Any] = {}
+_sessions: dict[tuple[str | None, str | None], Any] = {}
 
 
 def _aws_session(options: BackendOptions) -> Any:
-    """One boto3 session per region: looking up credentials can take seconds (instance metadata) when none exist."""
-    import boto3
+    """The CLI's session (:mod:`photosort_local.endpoints`: an endpoint on this machine gets the local stack's
+    region and dummy credentials), one per endpoint and region: a credential lookup can take seconds."""
+    from photosort_local import endpoints
 
-    session = _sessions.get(options.region)
-    if session is None:
-        session = _sessions[options.region] = boto3.session.Session(region_name=options.region)
-    if session.get_credentials() is None:
-        raise BackendNotReady(NO_CREDENTIALS)
-    if not session.region_name:
-        raise BackendNotReady(NO_REGION)
-    return session
+    key = (options.endpoint_url, options.region)
+    if key not in _sessions:
+        try:
+            _sessions[key] = endpoints.session(options.endpoint_url, options.region)
+        except endpoints.AwsSetupError as exc:
+            raise BackendNotReady(str(exc)) from exc
+    return _sessions[key]
 
 
 def _requirement(backend: str, settings_env: dict[str, str]) -> None:

@@ -173,3 +173,14 @@ def test_sagemaker_endpoint_not_found_names_the_check(cli: Any, monkeypatch: pyt
     )
     run = cli("classify", str(find_sample("chelsea")), "--backend", "sagemaker", "--endpoint-name", "pets")
     assert run.code == 1 and run.err.count("\n") == 1 and "InService" in run.err
+
+
+def test_a_local_endpoint_needs_no_credentials_or_region(
+    cli: Any, endpoint: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    _no_credentials(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    run = cli("classify", str(find_sample("chelsea")), "--backend", "rekognition", "--endpoint-url", endpoint, "--json")
+    assert run.code == 0, run.err
+    assert json.loads(run.out)["backend"] == "rekognition"

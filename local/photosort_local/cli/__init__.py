@@ -7,6 +7,7 @@
     photosort classify FILE... [--backend]  labels only, nothing moves (any backend, on local files)
     photosort evaluate DIR [--backend ...]  measure backends on your labelled photos and recommend one
     photosort cost --images N               itemised monthly AWS cost per classifier backend
+    photosort replay-dlq [--stack NAME]     replay the dead-letter queue's events, one named execution each
 
 The offline commands deploy template.yaml into moto (:mod:`photosort_local.stack`): the real state machine
 and the real handlers, in this process. Exit codes: 0 done (rejected photos included), 1 something failed
@@ -25,10 +26,10 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local.cli import albums, classify, cost, demo, evaluate, local
+from photosort_local.cli import albums, classify, cost, demo, evaluate, local, replay_dlq
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
 
-COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, evaluate, cost)
+COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, evaluate, cost, replay_dlq)
 """Every command module, in the order ``photosort --help`` lists them."""
 
 
