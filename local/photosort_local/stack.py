@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import checkout, moto_patches, sam
+from photosort_local import bedrock_adapter, checkout, moto_patches, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 TEMPLATE = checkout.TEMPLATE
@@ -114,6 +114,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_patches.install()
+        bedrock_adapter.install()
         if self._mock_enabled:
             from moto import mock_aws
 

@@ -4,7 +4,8 @@
     photosort local sort PATH... --out DIR  your photos through the same pipeline; the bucket tree lands in DIR
     photosort local serve [--port N]        the stack behind an AWS-compatible endpoint, until Ctrl-C
     photosort albums | album NAME           query a deployed (or served) stack's table
-    photosort classify FILE...              labels only, nothing moves
+    photosort classify FILE... [--backend]  labels only, nothing moves (any backend, on local files)
+    photosort evaluate DIR [--backend ...]  measure backends on your labelled photos and recommend one
     photosort cost --images N               itemised monthly AWS cost per classifier backend
     photosort replay-dlq [--stack NAME]     replay the dead-letter queue's events, one named execution each
 
@@ -26,13 +27,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
 from photosort_local.checkout import CheckoutError
-from photosort_local.cli import albums, classify, cost, demo, local, replay_dlq
+from photosort_local.cli import albums, classify, cost, demo, evaluate, local, replay_dlq
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
 
 LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "tqdm", "matplotlib", "skimage", "sklearn", "werkzeug"})
 """Top-level modules of the ``local`` extra: the embedded stack, the rules loader, the progress bar, the plots."""
 
-COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost, replay_dlq)
+COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, evaluate, cost, replay_dlq)
 """Every command module, in the order ``photosort --help`` lists them."""
 
 

@@ -39,4 +39,16 @@ def create_backend(settings: Settings, client_factory: ClientFactory) -> Classif
                 endpoint_name=settings.require_sagemaker_endpoint(),
                 class_names=settings.sagemaker_class_names,
             )
+        case BackendName.BEDROCK:
+            from photosort.backends.bedrock import BedrockClassifier, vocabulary
+            from photosort.routing import RulesSource
+
+            rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
+            return BedrockClassifier(
+                client_factory("bedrock-runtime"),
+                limits,
+                model_id=settings.bedrock_model_id,
+                labels=lambda: vocabulary(rules.current()),
+                image_source=settings.bedrock_image_source,
+            )
     raise AssertionError(settings.backend)  # pragma: no cover - the enum is exhaustive
