@@ -30,6 +30,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort import constants
 from photosort.errors import ConfigurationError, PhotosortError
+from photosort_local import labels as labels_cli
+from photosort_local import near_duplicates as near_duplicates_cli
 from photosort_local import report
 
 if TYPE_CHECKING:
@@ -642,6 +644,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_queries(commands)
     _add_classify(commands)
     _add_cost(commands)
+    labels_cli.add_parser(commands)
+    near_duplicates_cli.add_parser(commands)
     return parser
 
 

@@ -63,10 +63,23 @@ class Label(_Model):
     categories: tuple[str, ...] = ()
 
 
+class Embedding(_Model):
+    """A compact image embedding: the L2-normalised feature vector as int8 (``vector * 127``), base64.
+
+    1280 dimensions take 1,708 characters, far inside DynamoDB's 400 KB item and the 256 KB state payload.
+    Vectors from different ``model_version`` values are not comparable. See ``photosort.embeddings``.
+    """
+
+    model_version: str
+    dim: int = Field(ge=1)
+    data: str
+
+
 class Classification(_Model):
     labels: tuple[Label, ...]
     backend: str
     model_version: str
+    embedding: Embedding | None = None
 
 
 class Status(StrEnum):
@@ -101,6 +114,7 @@ class Decision(_Model):
     memberships: tuple[Membership, ...] = ()
     top_labels: tuple[str, ...] = ()
     duplicate_of: str | None = None
+    near_duplicate_of: str | None = None
     created: bool = True
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 
-from photosort import constants, imaging, routing, storage
+from photosort import constants, imaging, neardup, routing, storage
 from photosort.backends import Classifier, ImageInput
 from photosort.errors import BackendThrottledError, ImageUnusableError, RejectionReason
 from photosort.models import (
@@ -29,7 +29,7 @@ from photosort.models import (
     Status,
 )
 from photosort.repository import HashClaimedError, ImageRecord, Repository
-from photosort.settings import DuplicatePolicy, Settings
+from photosort.settings import DuplicatePolicy, NearDuplicatePolicy, Settings
 
 _CHUNK = 8 * 1024 * 1024
 
@@ -137,6 +137,7 @@ def _decision(record: ImageRecord, created: bool) -> Decision:
         memberships=record.memberships,
         top_labels=tuple(label.name for label in record.labels[:3]),
         duplicate_of=record.duplicate_of,
+        near_duplicate_of=record.near_duplicate_of,
         created=created,
     )
 
@@ -205,8 +206,9 @@ def record(
     rec = ImageRecord.build(
         status=status, reason=reason, destination_key=destination, memberships=memberships, **common
     )
+    rec, index_ops = _near_duplicates(repo, settings, rec, classification)
     try:
-        saved, created = repo.save(rec, claim_hash=True)
+        saved, created = repo.save(rec, claim_hash=True, extra_ops=index_ops)
     except HashClaimedError as dup:
         aside = settings.duplicate_policy is DuplicatePolicy.SET_ASIDE
         rec = rec.model_copy(
@@ -214,6 +216,8 @@ def record(
                 "status": Status.DUPLICATE,
                 "reason": f"same bytes as image {dup.owner}; policy {settings.duplicate_policy.value}",
                 "duplicate_of": dup.owner,
+                "near_duplicate_of": None,
+                "near_duplicate_similarity": None,
                 "memberships": (),
                 "destination_key": (
                     _aside_key(constants.DUPLICATES_PREFIX, ref.key, inspection.sha256) if aside else destination
@@ -224,6 +228,31 @@ def record(
     return _decision(saved, created)
 
 
+def _near_duplicates(
+    repo: Repository, settings: Settings, rec: ImageRecord, classification: Classification
+) -> tuple[ImageRecord, list[dict[str, Any]]]:
+    """Mark ``rec`` as a near-duplicate of the first similar photo, or return the index items that make it one."""
+    embedding = classification.embedding
+    if settings.near_duplicates is NearDuplicatePolicy.OFF or embedding is None:
+        return rec, []
+    index = neardup.NearDuplicateIndex(repo.client, repo.table_name, threshold=settings.near_duplicate_threshold)
+    match = index.find(embedding, exclude=rec.image_id)
+    if match is None:
+        return rec, index.index_ops(rec.image_id, embedding, rec.created_at.isoformat())
+    note = f"near-duplicate of image {match.image_id} (cosine {match.similarity:.3f})"
+    update: dict[str, Any] = {"near_duplicate_of": match.image_id, "near_duplicate_similarity": match.similarity}
+    if settings.near_duplicates is NearDuplicatePolicy.SET_ASIDE:
+        update |= {
+            "status": Status.DUPLICATE,
+            "reason": f"{note}; policy {settings.near_duplicates.value}",
+            "memberships": (),
+            "destination_key": _aside_key(constants.DUPLICATES_PREFIX, rec.source_key, rec.sha256),
+        }
+    else:
+        update["reason"] = f"{rec.reason}; {note}"
+    return rec.model_copy(update=update), []
+
+
 # -- 4. Sort ------------------------------------------------------------------------------------------------
 def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
     """Move the object to the decided key (copy, verify, delete), tagged with its status and top labels."""
@@ -232,6 +261,8 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
         tags["photosort-album"] = decision.memberships[0].album
     if decision.top_labels:
         tags["photosort-labels"] = ", ".join(decision.top_labels)
+    if decision.near_duplicate_of:
+        tags["photosort-near-duplicate-of"] = decision.near_duplicate_of
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)

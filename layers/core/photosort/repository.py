@@ -29,6 +29,7 @@ from photosort.errors import PhotosortError, StoreBusyError
 from photosort.models import (
     Classification,
     CollectionKind,
+    Embedding,
     ImageMetadata,
     Label,
     Membership,
@@ -68,6 +69,9 @@ class ImageRecord(BaseModel):
     metadata: ImageMetadata | None = None
     memberships: tuple[Membership, ...] = ()
     duplicate_of: str | None = None
+    near_duplicate_of: str | None = None
+    near_duplicate_similarity: float | None = None
+    embedding: Embedding | None = None
     error: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -81,6 +85,7 @@ class ImageRecord(BaseModel):
                 "labels": classification.labels,
                 "backend": classification.backend,
                 "model_version": classification.model_version,
+                "embedding": classification.embedding,
             }
         return cls(created_at=now, updated_at=now, **extra, **fields)
 
@@ -144,7 +149,17 @@ class Repository:
         self._table = table_name
 
     # -- writes -----------------------------------------------------------------------------------------
-    def save(self, record: ImageRecord, *, claim_hash: bool) -> tuple[ImageRecord, bool]:
+    @property
+    def client(self) -> Any:
+        return self._db
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def save(
+        self, record: ImageRecord, *, claim_hash: bool, extra_ops: Sequence[dict[str, Any]] = ()
+    ) -> tuple[ImageRecord, bool]:
         """Write a new record with its memberships and counts in one transaction.
 
         Returns (record as stored, created). A replay returns the stored record with ``created=False``.
@@ -165,6 +180,7 @@ class Repository:
                 }
             )
         ops.extend(self._membership_ops(record, record.memberships, +1))
+        ops.extend(extra_ops)  # e.g. the near-duplicate index items of a first photo
         try:
             self._db.transact_write_items(TransactItems=ops)
         except ClientError as exc:
