@@ -1,8 +1,9 @@
 """Image embeddings: the classifier's pooled features, kept compact and compared by cosine similarity.
 
 The local model's ONNX graph returns the 1280-d global-average-pooled features next to the logits (one run).
-They are L2-normalised and stored as int8 (each component times 127, rounded), which keeps the cosine between
-two photos within about 0.001 of the float32 value while taking 1 byte per dimension.
+They are L2-normalised and stored as int8 (scaled so the largest component is +-127, rounded; the scale need
+not be kept since decoding normalises again), which keeps the cosine between two photos within about 0.002 of
+the float32 value while taking 1 byte per dimension.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ def normalise(vector: np.ndarray) -> np.ndarray:
 def encode(vector: np.ndarray, model_version: str) -> Embedding:
     """Raw features -> the compact stored form."""
     v = normalise(vector)
-    q = np.clip(np.rint(v * INT8_SCALE), -127, 127).astype(np.int8)
+    peak = float(np.abs(v).max()) if v.size else 0.0
+    q = np.clip(np.rint(v * (INT8_SCALE / peak if peak > 0 else 0.0)), -127, 127).astype(np.int8)
     return Embedding(model_version=model_version, dim=int(q.shape[0]), data=base64.b64encode(q.tobytes()).decode())
 
 

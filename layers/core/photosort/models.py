@@ -64,7 +64,7 @@ class Label(_Model):
 
 
 class Embedding(_Model):
-    """A compact image embedding: the L2-normalised feature vector as int8 (``vector * 127``), base64.
+    """A compact image embedding: the L2-normalised feature vector as int8 (peak scaled to 127), base64.
 
     1280 dimensions take 1,708 characters, far inside DynamoDB's 400 KB item and the 256 KB state payload.
     Vectors from different ``model_version`` values are not comparable. See ``photosort.embeddings``.
