@@ -21,8 +21,8 @@ from photosort.backends.local import LocalClassifier
 from photosort.fewshot import LabelHead, train_head
 from photosort.imaging import load_rgb
 from photosort.models import Status
-from photosort_local.labels import embed_folder
-from photosort_local.near_duplicates import copies
+from photosort_local.cli.labels import embed_folder
+from photosort_local.cli.near_duplicates import copies
 from photosort_local.samples import find_sample
 from photosort_local.stack import EmbeddedStack
 from tests.workflow.conftest import Harness

@@ -28,10 +28,24 @@ import numpy as np
 
 from photosort import embeddings
 from photosort.models import Embedding
+from photosort.settings import NearDuplicatePolicy, Settings
 
 TOP_K = 4
 MAX_CANDIDATES = 100  # newest items read per partition
 DEFAULT_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class NearDuplicateSettings:
+    policy: NearDuplicatePolicy
+    threshold: float = DEFAULT_THRESHOLD
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> NearDuplicateSettings | None:
+        """None when the search is off."""
+        if settings.near_duplicates is NearDuplicatePolicy.OFF:
+            return None
+        return cls(policy=settings.near_duplicates, threshold=settings.near_duplicate_threshold)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ import numpy as np
 
 from photosort import embeddings, neardup
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 # package -> photos inside it (real photographs only: no drawings, charts or synthetic test patterns)
 PACKAGE_PHOTOS: dict[str, tuple[str, ...]] = {
     "skimage": tuple(
@@ -172,4 +172,4 @@ def add_parser(subcommands: Any) -> None:
     ev = sub.add_parser("evaluate", help="false-positive rate on distinct photos and recall on made copies")
     ev.add_argument("photos", nargs="*", metavar="PHOTO_OR_DIR", help="distinct photos (default: packaged photos)")
     ev.add_argument("--threshold", type=float, default=neardup.DEFAULT_THRESHOLD)
-    ev.set_defaults(func=run)
+    ev.set_defaults(run=run)

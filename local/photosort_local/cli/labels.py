@@ -156,11 +156,11 @@ def add_parser(subcommands: Any) -> None:
     train = sub.add_parser("train", help="train a head on DIR/<label>/* and write its artifact (JSON)")
     _common(train)
     train.add_argument("--out", help="artifact path (default NAME.head.json)")
-    train.set_defaults(func=run, labels_command="train")
+    train.set_defaults(run=run, labels_command="train")
     evaluate = sub.add_parser("evaluate", help="cross-validated accuracy per label and a confusion-matrix PNG")
     _common(evaluate)
     evaluate.add_argument("--png", help="confusion-matrix picture (default NAME-confusion.png)")
-    evaluate.set_defaults(func=run, labels_command="evaluate")
+    evaluate.set_defaults(run=run, labels_command="evaluate")
 
 
 def run(args: argparse.Namespace) -> int:
