@@ -31,7 +31,13 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "rekognition:DetectCustomLabels",
         "sagemaker:InvokeEndpoint",
     },
-    "RecordFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "ssm:GetParameter"},
+    "RecordFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",  # the near-duplicate index (photosort.neardup)
+        "ssm:GetParameter",
+    },
     "SortFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",

@@ -152,7 +152,8 @@ def _common(parser: argparse.ArgumentParser) -> None:
 
 def add_parser(subcommands: Any) -> None:
     labels = subcommands.add_parser("labels", help="your own labels: train a few-shot head from a folder")
-    sub = labels.add_subparsers(title="labels commands", metavar="COMMAND", required=True)
+    labels.set_defaults(run=run)
+    sub = labels.add_subparsers(title="labels commands", metavar="COMMAND", dest="labels_command", required=True)
     train = sub.add_parser("train", help="train a head on DIR/<label>/* and write its artifact (JSON)")
     _common(train)
     train.add_argument("--out", help="artifact path (default NAME.head.json)")

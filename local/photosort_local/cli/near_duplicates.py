@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(subcommands: Any) -> None:
     parser = subcommands.add_parser("near-duplicates", help="measure the near-duplicate policy on distinct photos")
+    parser.set_defaults(run=run)
     sub = parser.add_subparsers(title="near-duplicates commands", metavar="COMMAND", required=True)
     ev = sub.add_parser("evaluate", help="false-positive rate on distinct photos and recall on made copies")
     ev.add_argument("photos", nargs="*", metavar="PHOTO_OR_DIR", help="distinct photos (default: packaged photos)")
