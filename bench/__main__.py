@@ -15,6 +15,7 @@ BENCHMARKS = {
     "int8": "bench.int8",
     "pipeline": "bench.pipeline",
     "coldstart": "bench.coldstart",
+    "embeddings": "bench.embeddings",
 }
 
 

@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from photosort import pipeline
+from photosort import neardup, pipeline
 from photosort.models import RecordInput
 from photosort.repository import Repository
 from photosort.routing import RulesSource
@@ -22,6 +22,7 @@ metrics = Metrics()
 settings = Settings.from_env()
 # A bad rules document fails here, before any photo is touched.
 rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
+near_duplicates = neardup.NearDuplicateSettings.from_settings(settings)
 repo = Repository(boto3.client("dynamodb"), settings.require_table())
 
 
@@ -37,6 +38,7 @@ def lambda_handler(event: RecordInput, context: LambdaContext) -> dict[str, Any]
         event.inspection,
         event.classification,
         event.backend_rejection,
+        near=near_duplicates,
     )
     logger.info("recorded", image_id=decision.image_id, status=decision.status, destination=decision.destination_key)
     metrics.add_metric(

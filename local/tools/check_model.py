@@ -31,14 +31,16 @@ class Parity:
     torch_top1: int
     onnx_top1: int
     top1_prob: float
+    max_abs_embedding_diff: float = 0.0
 
 
 def run_parity(onnx_path: Path = FP32_ONNX) -> list[Parity]:
     import onnxruntime as ort
     import torch
-    from export_model import INPUT_NAME, load_torch_model
+    from export_model import INPUT_NAME, load_torch_model, with_embedding
 
     model, _ = load_torch_model()
+    two = with_embedding(model)
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     photos = sample_photos()
     if not photos:
@@ -48,7 +50,8 @@ def run_parity(onnx_path: Path = FP32_ONNX) -> list[Parity]:
         x = preprocess(path)
         with torch.no_grad():
             ref = model(torch.from_numpy(x)).numpy()
-        got = session.run(None, {INPUT_NAME: x})[0]
+            ref_embedding = two(torch.from_numpy(x))[1].numpy()
+        got, got_embedding = session.run(None, {INPUT_NAME: x})
         p_ref, p_got = softmax(ref.astype(np.float64)), softmax(got.astype(np.float64))
         results.append(
             Parity(
@@ -58,6 +61,7 @@ def run_parity(onnx_path: Path = FP32_ONNX) -> list[Parity]:
                 torch_top1=int(ref.argmax()),
                 onnx_top1=int(got.argmax()),
                 top1_prob=float(p_got.max()),
+                max_abs_embedding_diff=float(np.abs(ref_embedding - got_embedding).max()),
             )
         )
     return results
@@ -70,6 +74,8 @@ def failures(results: list[Parity]) -> list[str]:
             problems.append(f"{r.photo}: logit diff {r.max_abs_logit_diff:.2e} > {LOGIT_TOLERANCE:.0e}")
         if r.max_abs_prob_diff > PROB_TOLERANCE:
             problems.append(f"{r.photo}: prob diff {r.max_abs_prob_diff:.2e} > {PROB_TOLERANCE:.0e}")
+        if r.max_abs_embedding_diff > LOGIT_TOLERANCE:
+            problems.append(f"{r.photo}: embedding diff {r.max_abs_embedding_diff:.2e} > {LOGIT_TOLERANCE:.0e}")
         if r.torch_top1 != r.onnx_top1:
             problems.append(f"{r.photo}: top-1 differs (torch {r.torch_top1}, onnx {r.onnx_top1})")
     return problems
@@ -91,10 +97,10 @@ def provenance_problems() -> list[str]:
 
 def main() -> int:
     results = run_parity()
-    print(f"{'photo':<16} {'max|dlogit|':>12} {'max|dprob|':>12} {'top1':>6} {'p(top1)':>8}")
+    print(f"{'photo':<16} {'max|dlogit|':>12} {'max|dprob|':>12} {'max|demb|':>12} {'top1':>6} {'p(top1)':>8}")
     for r in results:
         print(
-            f"{r.photo:<16} {r.max_abs_logit_diff:12.2e} {r.max_abs_prob_diff:12.2e} "
+            f"{r.photo:<16} {r.max_abs_logit_diff:12.2e} {r.max_abs_prob_diff:12.2e} {r.max_abs_embedding_diff:12.2e} "
             f"{r.onnx_top1:6d} {r.top1_prob * 100:7.2f}%"
         )
     problems = failures(results) + provenance_problems()

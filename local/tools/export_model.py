@@ -45,6 +45,28 @@ MODEL_NAME = "efficientnet-lite0"
 OPSET = 17
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
+EMBEDDING_NAME = "embedding"  # second output: the pooled 1280-d features the classifier's last layer reads
+EMBEDDING_DIM = 1280
+
+
+def with_embedding(model: Any) -> Any:
+    """Wrap the classifier so one run returns (logits, pooled features): the same graph, one more output."""
+    import torch
+
+    class TwoOutputs(torch.nn.Module):  # type: ignore[misc]  # torch is untyped here (not installed in .venv)
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: Any) -> tuple[Any, Any]:
+            features = self.inner.extract_features(x)
+            pooled = self.inner._avg_pooling(features).flatten(1)
+            logits = self.inner._fc(self.inner._dropout(pooled))
+            return logits, pooled
+
+    wrapped = TwoOutputs(model)
+    wrapped.eval()
+    return wrapped
 
 
 def load_torch_model() -> tuple[Any, Path]:  # torch types stay out of the signature
@@ -66,15 +88,21 @@ def export_fp32(model: Any, out: Path) -> None:
 
     dummy = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32)
     out.parent.mkdir(parents=True, exist_ok=True)
+    two = with_embedding(model)
     with torch.no_grad():
+        reference = model(dummy)
+        logits, _ = two(dummy)
+        # The wrapper must compute exactly what the packaged model's forward() computes.
+        if not torch.equal(reference, logits):
+            raise SystemExit("two-output wrapper changed the logits")
         torch.onnx.export(
-            model,
+            two,
             (dummy,),
             str(out),
             opset_version=OPSET,
             do_constant_folding=True,
             input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
+            output_names=[OUTPUT_NAME, EMBEDDING_NAME],
             dynamo=False,  # TorchScript exporter: no onnxscript needed, static batch 1
         )
     import onnx
@@ -82,7 +110,10 @@ def export_fp32(model: Any, out: Path) -> None:
     proto = onnx.load(str(out))
     onnx.checker.check_model(proto)
     proto.producer_name = "photosort/local/tools/export_model.py"
-    proto.doc_string = "EfficientNet-Lite0 ImageNet-1k; input (1,3,224,224) float32 RGB (x-127)/128; output logits"
+    proto.doc_string = (
+        "EfficientNet-Lite0 ImageNet-1k; input (1,3,224,224) float32 RGB (x-127)/128; "
+        "outputs logits and embedding (pooled features)"
+    )
     onnx.save(proto, str(out))
 
 
@@ -130,12 +161,15 @@ def top1_agreement(fp32: Path, int8: Path) -> dict[str, object]:
     per_photo = {}
     for name, path in sample_photos().items():
         x = preprocess(path)
-        pa = softmax(a.run(None, {INPUT_NAME: x})[0])[0]
-        pb = softmax(b.run(None, {INPUT_NAME: x})[0])[0]
+        la, ea = a.run(None, {INPUT_NAME: x})
+        lb, eb = b.run(None, {INPUT_NAME: x})
+        pa, pb = softmax(la)[0], softmax(lb)[0]
+        ea, eb = ea[0].astype(np.float64), eb[0].astype(np.float64)
         per_photo[name] = {
             "fp32_top1": int(pa.argmax()),
             "int8_top1": int(pb.argmax()),
             "max_abs_prob_diff": float(np.abs(pa - pb).max()),
+            "embedding_cosine": round(float(ea @ eb / (np.linalg.norm(ea) * np.linalg.norm(eb))), 5),
         }
     return {"same_top1_all": all(v["fp32_top1"] == v["int8_top1"] for v in per_photo.values()), "photos": per_photo}
 
@@ -191,6 +225,16 @@ def main(argv: list[str] | None = None) -> int:
                 "dtype": "float32",
                 "meaning": "logits (apply softmax)",
             },
+            "outputs": [
+                {"name": OUTPUT_NAME, "shape": [1, 1000], "dtype": "float32", "meaning": "logits (apply softmax)"},
+                {
+                    "name": EMBEDDING_NAME,
+                    "shape": [1, EMBEDDING_DIM],
+                    "dtype": "float32",
+                    "meaning": "global-average-pooled features of the last conv layer (the classifier's input); "
+                    "not normalised",
+                },
+            ],
         },
         "preprocessing": {
             "color": "RGB, 0-255",

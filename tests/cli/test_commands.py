@@ -19,7 +19,18 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
 
     commands = subcommands(build_parser())
 
-    assert set(commands) == {"demo", "local", "albums", "album", "classify", "evaluate", "cost", "replay-dlq"}
+    assert set(commands) == {
+        "demo",
+        "local",
+        "albums",
+        "album",
+        "classify",
+        "evaluate",
+        "cost",
+        "replay-dlq",
+        "labels",
+        "near-duplicates",
+    }
     assert all(parser.get_default("run") in runs for parser in commands.values())
 
 

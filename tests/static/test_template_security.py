@@ -33,7 +33,13 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "bedrock:InvokeModel",
         "ssm:GetParameter",  # bedrock: the rules' labels are the model's vocabulary
     },
-    "RecordFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "ssm:GetParameter"},
+    "RecordFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",  # the near-duplicate index (photosort.neardup)
+        "ssm:GetParameter",
+    },
     "SortFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",

@@ -115,10 +115,23 @@ class Label(_Model):
     categories: tuple[str, ...] = ()
 
 
+class Embedding(_Model):
+    """A compact image embedding: the L2-normalised feature vector as int8 (peak scaled to 127), base64.
+
+    1280 dimensions take 1,708 characters, far inside DynamoDB's 400 KB item and the 256 KB state payload.
+    Vectors from different ``model_version`` values are not comparable. See ``photosort.embeddings``.
+    """
+
+    model_version: str
+    dim: int = Field(ge=1)
+    data: str
+
+
 class Classification(_Model):
     labels: tuple[Label, ...]
     backend: str
     model_version: str
+    embedding: Embedding | None = None
 
 
 class Status(StrEnum):
@@ -162,6 +175,9 @@ class ImageRecord(BaseModel):
     metadata: ImageMetadata | None = None
     memberships: tuple[Membership, ...] = ()
     duplicate_of: str | None = None
+    near_duplicate_of: str | None = None
+    near_duplicate_similarity: float | None = None
+    embedding: Embedding | None = None
     error: str | None = None
     created_at: datetime
     updated_at: datetime
@@ -206,6 +222,7 @@ class Decision(_Model):
     memberships: tuple[Membership, ...] = ()
     top_labels: tuple[str, ...] = ()
     duplicate_of: str | None = None
+    near_duplicate_of: str | None = None
     created: bool = True
 
     @classmethod
@@ -219,6 +236,7 @@ class Decision(_Model):
             memberships=record.memberships,
             top_labels=tuple(label.name for label in record.labels[:3]),
             duplicate_of=record.duplicate_of,
+            near_duplicate_of=record.near_duplicate_of,
             created=created,
         )
 

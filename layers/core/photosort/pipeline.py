@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 
-from photosort import constants, imaging, routing, storage
+from photosort import constants, imaging, neardup, routing, storage
 from photosort.backends import Classifier, ImageInput
 from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError
 from photosort.models import (
@@ -31,7 +31,7 @@ from photosort.models import (
     Status,
 )
 from photosort.repository import Repository
-from photosort.settings import DuplicatePolicy, Settings
+from photosort.settings import DuplicatePolicy, NearDuplicatePolicy, Settings
 
 
 def image_id(ref: ObjectRef) -> str:
@@ -142,6 +142,7 @@ def decide_record(
         labels=classification.labels if classification else (),
         backend=classification.backend if classification else None,
         model_version=classification.model_version if classification else None,
+        embedding=classification.embedding if classification else None,
         metadata=inspection.metadata,
         memberships=memberships,
         created_at=now,
@@ -161,6 +162,8 @@ def duplicate_record(record: ImageRecord, owner: str, policy: DuplicatePolicy) -
             "status": Status.DUPLICATE,
             "reason": f"same bytes as image {owner}; policy {policy.value}",
             "duplicate_of": owner,
+            "near_duplicate_of": None,  # exact duplicates are only that
+            "near_duplicate_similarity": None,
             "memberships": (),
             "destination_key": (
                 routing.aside_key(constants.DUPLICATES_PREFIX, record.source_key, record.sha256)
@@ -171,6 +174,26 @@ def duplicate_record(record: ImageRecord, owner: str, policy: DuplicatePolicy) -
     )
 
 
+def near_duplicate_record(record: ImageRecord, match: neardup.NearMatch, policy: NearDuplicatePolicy) -> ImageRecord:
+    """The same record, as a near-duplicate of the first photo ``match`` names (pure).
+
+    ``record`` keeps it where the rules sent it (and in its albums); ``set-aside`` treats it like an exact
+    duplicate: under duplicates/, in no album.
+    """
+    note = f"near-duplicate of image {match.image_id} (cosine {match.similarity:.3f})"
+    update: dict[str, Any] = {"near_duplicate_of": match.image_id, "near_duplicate_similarity": match.similarity}
+    if policy is NearDuplicatePolicy.SET_ASIDE:
+        update |= {
+            "status": Status.DUPLICATE,
+            "reason": f"{note}; policy {policy.value}",
+            "memberships": (),
+            "destination_key": routing.aside_key(constants.DUPLICATES_PREFIX, record.source_key, record.sha256),
+        }
+    else:
+        update["reason"] = f"{record.reason}; {note}"
+    return record.model_copy(update=update)
+
+
 def record(
     repo: Repository,
     rules: routing.RuleSet,
@@ -178,18 +201,28 @@ def record(
     inspection: Inspection,
     classification: Classification | None,
     backend_rejection: FailureInfo | None = None,
+    near: neardup.NearDuplicateSettings | None = None,
 ) -> Decision:
     """Write the image's record (with its album memberships and counts) and return where it goes and why.
 
     A replayed event returns the stored decision. Bytes another image already owns are recorded as a
-    duplicate of it, following ``duplicate_policy``.
+    duplicate of it, following ``duplicate_policy``; a photo whose embedding is close to an earlier photo's is
+    recorded as its near-duplicate, following ``near`` (off when None).
     """
     stored = repo.get(image_id(inspection.object))
     if stored is not None:  # the same event, delivered again
         return Decision.from_record(stored, created=False)
     decided = decide_record(rules, inspection, classification, backend_rejection, now=datetime.now(UTC))
+    index_ops: list[dict[str, Any]] = []
+    if near is not None and decided.status is not Status.REJECTED and decided.embedding is not None:
+        index = neardup.NearDuplicateIndex(repo.client, repo.table_name, threshold=near.threshold)
+        found = index.find(decided.embedding, exclude=decided.image_id)
+        if found is None:
+            index_ops = index.index_ops(decided.image_id, decided.embedding, decided.created_at.isoformat())
+        else:
+            decided = near_duplicate_record(decided, found, near.policy)
     try:
-        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED)
+        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED, extra_ops=index_ops)
     except HashClaimedError as claimed:
         owner = repo.get(claimed.owner)
         if owner is not None and owner.bucket == decided.bucket and owner.source_key == decided.source_key:
@@ -217,6 +250,8 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
         tags["photosort-album"] = decision.memberships[0].album
     if decision.top_labels:
         tags["photosort-labels"] = " + ".join(decision.top_labels)  # commas are not allowed in S3 tag values
+    if decision.near_duplicate_of:
+        tags["photosort-near-duplicate-of"] = decision.near_duplicate_of
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)

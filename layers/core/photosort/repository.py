@@ -61,7 +61,17 @@ class Repository:
         self._table = table_name
 
     # -- writes -----------------------------------------------------------------------------------------
-    def save(self, record: ImageRecord, *, claim_hash: bool) -> tuple[ImageRecord, bool]:
+    @property
+    def client(self) -> Any:
+        return self._db
+
+    @property
+    def table_name(self) -> str:
+        return self._table
+
+    def save(
+        self, record: ImageRecord, *, claim_hash: bool, extra_ops: Sequence[dict[str, Any]] = ()
+    ) -> tuple[ImageRecord, bool]:
         """Write a new record with its memberships and counts in one transaction.
 
         Returns (record as stored, created). A replay returns the stored record with ``created=False``.
@@ -82,6 +92,7 @@ class Repository:
                 }
             )
         ops.extend(self._membership_ops(record, record.memberships, +1))
+        ops.extend(extra_ops)  # e.g. the near-duplicate index items of a first photo
         try:
             self._db.transact_write_items(TransactItems=ops)
         except ClientError as exc:

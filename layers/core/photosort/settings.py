@@ -32,6 +32,14 @@ class DuplicatePolicy(StrEnum):
     SORT = "sort"  # sort it like any other photo (still recorded as a duplicate, counted once)
 
 
+class NearDuplicatePolicy(StrEnum):
+    """What to do with a photo whose embedding is close to an earlier one's (see README, Near-duplicates)."""
+
+    RECORD = "record"  # sort it like any other photo; the record names the first one it nearly duplicates
+    SET_ASIDE = "set-aside"  # move under duplicates/ like an exact duplicate, counted in no album
+    OFF = "off"  # no near-duplicate search (and no index writes)
+
+
 class Settings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
@@ -51,6 +59,10 @@ class Settings(BaseModel):
     bedrock_image_source: str = Field("bytes", pattern="^(bytes|s3)$", alias=env.BEDROCK_IMAGE_SOURCE)
     local_model_variant: str = Field("fp32", pattern="^(fp32|int8)$", alias=env.LOCAL_MODEL_VARIANT)
     duplicate_policy: DuplicatePolicy = Field(DuplicatePolicy.SET_ASIDE, alias=env.DUPLICATE_POLICY)
+    label_head: str | None = Field(None, alias=env.LABEL_HEAD)
+    label_head_max_age: int = Field(300, ge=0, le=86400, alias=env.LABEL_HEAD_MAX_AGE)
+    near_duplicates: NearDuplicatePolicy = Field(NearDuplicatePolicy.RECORD, alias=env.NEAR_DUPLICATES)
+    near_duplicate_threshold: float = Field(0.8, gt=0, le=1, alias=env.NEAR_DUPLICATE_THRESHOLD)
 
     @field_validator("sagemaker_class_names", mode="before")
     @classmethod
@@ -65,7 +77,12 @@ class Settings(BaseModel):
         return cls.model_fields[info.field_name].default if value == "" and info.field_name else value
 
     @field_validator(
-        "custom_labels_project_version_arn", "sagemaker_endpoint_name", "table_name", "rules_parameter", mode="before"
+        "custom_labels_project_version_arn",
+        "sagemaker_endpoint_name",
+        "table_name",
+        "rules_parameter",
+        "label_head",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:

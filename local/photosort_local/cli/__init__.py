@@ -27,13 +27,33 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
 from photosort_local.checkout import CheckoutError
-from photosort_local.cli import albums, classify, cost, demo, evaluate, local, replay_dlq
+from photosort_local.cli import (
+    albums,
+    classify,
+    cost,
+    demo,
+    evaluate,
+    labels,
+    local,
+    near_duplicates,
+    replay_dlq,
+)
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
 
 LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "tqdm", "matplotlib", "skimage", "sklearn", "werkzeug"})
 """Top-level modules of the ``local`` extra: the embedded stack, the rules loader, the progress bar, the plots."""
 
-COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, evaluate, cost, replay_dlq)
+COMMANDS: tuple[Command, ...] = (
+    demo,
+    local,
+    albums,
+    classify,
+    evaluate,
+    cost,
+    replay_dlq,
+    labels,
+    near_duplicates,
+)
 """Every command module, in the order ``photosort --help`` lists them."""
 
 

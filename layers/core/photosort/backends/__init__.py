@@ -18,8 +18,14 @@ def create_backend(settings: Settings, client_factory: ClientFactory) -> Classif
     match settings.backend:
         case BackendName.LOCAL:
             from photosort.backends.local import LocalClassifier
+            from photosort.fewshot import HeadSource
 
-            return LocalClassifier(limits, variant=settings.local_model_variant)
+            head = None
+            if settings.label_head:
+                head = HeadSource(
+                    settings.label_head, max_age=settings.label_head_max_age, client_factory=client_factory
+                )
+            return LocalClassifier(limits, variant=settings.local_model_variant, head=head)
         case BackendName.REKOGNITION:
             from photosort.backends.rekognition import RekognitionClassifier
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from photosort import embeddings
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
 from photosort.imaging import load_rgb
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from PIL.Image import Image
+
+    from photosort.fewshot import HeadSource
 
 BACKEND_NAME = "local"
 MODEL_FAMILY = "efficientnet-lite0-imagenet"
@@ -271,20 +274,41 @@ class LocalClassifier:
 
     name = BACKEND_NAME
 
-    def __init__(self, limits: BackendLimits = DEFAULT_LIMITS, *, variant: str = "fp32") -> None:
+    def __init__(
+        self, limits: BackendLimits = DEFAULT_LIMITS, *, variant: str = "fp32", head: HeadSource | None = None
+    ) -> None:
         self.variant = variant
         self.limits = limits
         self._session = get_session(variant)
         self._table = label_table()
         self.model_version = _VERSIONS[variant]
+        self._head = head
+        if head is not None:  # a missing, invalid or mismatched head fails at start-up, before any photo
+            head.current().check_model(self.model_version)
 
-    def classify_tensor(self, tensor: np.ndarray) -> Classification:
+    def run_model(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """One onnxruntime run: (1000 logits, 1280-d pooled features)."""
         try:
-            logits = self._session.run(None, {INPUT_NAME: tensor})[0]
+            logits, features = self._session.run(None, {INPUT_NAME: tensor})
         except Exception as exc:
             raise BackendError(f"local model failed: {exc}") from exc
-        labels = labels_from_probabilities(softmax(logits[0]), self._table, max_labels=self.limits.max_labels)
-        return Classification(labels=labels, backend=BACKEND_NAME, model_version=self.model_version)
+        return logits[0], features[0]
+
+    def classify_tensor(self, tensor: np.ndarray) -> Classification:
+        logits, features = self.run_model(tensor)
+        labels = labels_from_probabilities(softmax(logits), self._table, max_labels=self.limits.max_labels)
+        vector = embeddings.normalise(features)
+        if self._head is not None:  # few-shot labels (photosort.fewshot): re-read when the artifact changes
+            from photosort.fewshot import merge_labels
+
+            head_labels = self._head.current().labels_for(vector, self.model_version)
+            labels = merge_labels(head_labels, labels, self.limits.max_labels)
+        return Classification(
+            labels=labels,
+            backend=BACKEND_NAME,
+            model_version=self.model_version,
+            embedding=embeddings.encode(vector, self.model_version),
+        )
 
     def classify_bytes(self, data: bytes) -> Classification:
         """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image."""
