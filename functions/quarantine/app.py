@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
+from photosort.aws_config import dynamodb_config
 from photosort.models import QuarantineInput
 from photosort.repository import Repository
 from photosort.settings import Settings
@@ -19,7 +20,7 @@ tracer = Tracer()
 metrics = Metrics()
 settings = Settings.from_env()
 s3 = boto3.client("s3")
-repo = Repository(boto3.client("dynamodb"), settings.require_table())
+repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.require_table())
 
 
 @logger.inject_lambda_context

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
+from photosort.aws_config import dynamodb_config
 from photosort.models import RecordInput
 from photosort.repository import Repository
 from photosort.routing import RulesSource
@@ -20,7 +21,7 @@ metrics = Metrics()
 settings = Settings.from_env()
 # A bad rules document fails here, before any photo is touched.
 rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
-repo = Repository(boto3.client("dynamodb"), settings.require_table())
+repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.require_table())
 
 
 @logger.inject_lambda_context

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import moto_adapters, sam
+from photosort_local import lambda_errors, moto_adapters, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,6 +40,10 @@ FAKE_ACCOUNT_ENV = {
 }
 
 HIDDEN_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+# Functions run in-process on a shared CPU (moto, other functions, a test runner): each gets this multiple of its
+# deployed timeout. PHOTOSORT_LOCAL_TIMEOUT_SCALE=1 runs them at exactly the template's timeouts.
+TIMEOUT_SCALE_ENV = "PHOTOSORT_LOCAL_TIMEOUT_SCALE"
+DEFAULT_TIMEOUT_SCALE = 3.0
 
 
 @contextlib.contextmanager
@@ -81,7 +85,13 @@ class EmbeddedStack:
         region: str = "us-east-1",
         log_dir: Path | None = None,
         mock: bool = True,
+        timeout_scale: float | None = None,
     ) -> None:
+        self.timeout_scale = (
+            timeout_scale
+            if timeout_scale is not None
+            else float(os.environ.get(TIMEOUT_SCALE_ENV, DEFAULT_TIMEOUT_SCALE))
+        )
         self.parameters = parameters or {}
         self.template = template
         self.stack_name = stack_name
@@ -114,6 +124,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_adapters.install()
+        lambda_errors.install()
         if self._mock_enabled:
             from moto import mock_aws
 
@@ -122,7 +133,7 @@ class EmbeddedStack:
         if self.log_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="photosort-logs-")
             self.log_dir = Path(self._tmp.name)
-        self.runner = LambdaRunner(log_dir=self.log_dir)
+        self.runner = LambdaRunner(log_dir=self.log_dir, timeout_scale=self.timeout_scale)
         moto_adapters.register_runner(self.runner)
         moto_adapters.add_execution_listener(self._on_execution)
         try:
@@ -263,7 +274,8 @@ class EmbeddedStack:
         while True:
             # Read the engine's status directly: an API call per running execution per poll would compete
             # with the executions themselves for the interpreter.
-            pending = [arn for arn in self.executions() if backend.describe_execution(arn).status == "RUNNING"]
+            # moto can report SUCCEEDED a moment before it sets the output: wait for both.
+            pending = [arn for arn in self.executions() if not _settled(backend.describe_execution(arn))]
             if not pending:
                 return [self.outcome(arn) for arn in self.executions()]
             if time.monotonic() > deadline:
@@ -272,6 +284,8 @@ class EmbeddedStack:
             time.sleep(poll)
 
     def outcome(self, arn: str) -> ExecutionOutcome:
+        """moto's account of one execution. DescribeExecution does not exist for Express executions on AWS:
+        only the embedded stack reads outcomes this way; on AWS, read the records in DynamoDB."""
         sfn = self.client("stepfunctions")
         desc = sfn.describe_execution(executionArn=arn)
         event = self.executions().get(arn, {})
@@ -284,3 +298,10 @@ class EmbeddedStack:
             error=desc.get("error"),
             cause=desc.get("cause"),
         )
+
+
+def _settled(execution: Any) -> bool:
+    """Finished, and (when it succeeded) with its output set."""
+    if execution.status == "RUNNING":
+        return False
+    return execution.status != "SUCCEEDED" or execution.output is not None

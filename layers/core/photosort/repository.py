@@ -38,6 +38,11 @@ from photosort.models import (
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
+# DynamoDB's "slow down" answers: transient, so they become StoreBusyError, which the state machine retries.
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "LimitExceededException"}
+)
+
 GSI_HASH = "GSI1"
 GSI_KEY = "GSI2"
 
@@ -114,6 +119,29 @@ class Page:
     next_token: str | None
 
 
+class _ThrottleAsBusy:
+    """Wraps a DynamoDB client: a throttled call raises StoreBusyError (retried), every other error unchanged."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in THROTTLING_CODES:
+                    raise StoreBusyError(f"DynamoDB {name} throttled ({code}); retried by the state machine") from exc
+                raise
+
+        return call
+
+
 def _to_ddb(value: Any) -> dict[str, Any]:
     return _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))
 
@@ -140,7 +168,7 @@ class Repository:
     """Reads and writes photosort's table. ``client`` is a boto3 DynamoDB client built by the caller."""
 
     def __init__(self, client: Any, table_name: str) -> None:
-        self._db = client
+        self._db = _ThrottleAsBusy(client)
         self._table = table_name
 
     # -- writes -----------------------------------------------------------------------------------------
