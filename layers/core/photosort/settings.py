@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from photosort import constants as env
 from photosort.errors import ConfigurationError, describe_validation
+from photosort.models import MAX_LABELS
 
 
 class BackendName(StrEnum):
@@ -35,7 +36,7 @@ class Settings(BaseModel):
 
     backend: BackendName = Field(BackendName.LOCAL, alias=env.BACKEND)
     min_confidence: float = Field(55.0, ge=0, le=100, alias=env.MIN_CONFIDENCE)
-    max_labels: int = Field(20, ge=1, le=1000, alias=env.MAX_LABELS)
+    max_labels: int = Field(20, ge=1, le=MAX_LABELS, alias=env.MAX_LABELS)
     max_image_bytes: int = Field(50 * 1024 * 1024, ge=1, alias=env.MAX_IMAGE_BYTES)
     max_image_pixels: int = Field(100_000_000, ge=1, alias=env.MAX_IMAGE_PIXELS)
     table_name: str | None = Field(None, alias=env.TABLE_NAME)
