@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photosort import pipeline
 from photosort.backends import create_backend
 from photosort.models import ClassifyInput
+from photosort.observability import log_metrics
 from photosort.settings import Settings
 
 logger = Logger()
@@ -22,7 +23,7 @@ backend = create_backend(settings, boto3.client)
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=ClassifyInput)
 def lambda_handler(event: ClassifyInput, context: LambdaContext) -> dict:

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
+from photosort.observability import log_metrics
 from photosort.settings import Settings
 
 logger = Logger()
@@ -20,7 +21,7 @@ s3 = boto3.client("s3")
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=S3EventNotificationEventBridgeModel)
 def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict:

@@ -12,6 +12,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from photosort import pipeline
 from photosort.aws_config import dynamodb_config
 from photosort.models import QuarantineInput
+from photosort.observability import log_metrics
 from photosort.repository import Repository
 from photosort.settings import Settings
 
@@ -24,7 +25,7 @@ repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.r
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=QuarantineInput)
 def lambda_handler(event: QuarantineInput, context: LambdaContext) -> dict:

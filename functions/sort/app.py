@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
 from photosort.models import SortInput
+from photosort.observability import log_metrics
 
 logger = Logger()
 tracer = Tracer()
@@ -18,7 +19,7 @@ s3 = boto3.client("s3")
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=SortInput)
 def lambda_handler(event: SortInput, context: LambdaContext) -> dict:
