@@ -97,7 +97,7 @@ class Throttled(Exception):  # noqa: N818 - the name AWS gives it
     """The Lambda service refused the invocation (rate or concurrency limit); the function did not run."""
 
 
-FAULTS = ("throttle", "crash")
+FAULTS = ("throttle", "crash", "hang")
 
 
 @dataclass
@@ -128,6 +128,8 @@ class LambdaRunner:
     timeout_scale: float = 1.0
     _faults: dict[str, list[str]] = field(default_factory=dict)
     _faults_lock: threading.Lock = field(default_factory=threading.Lock)
+    hung: threading.Event = field(default_factory=threading.Event)  # set while a "hang" fault holds an invocation
+    _release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -147,12 +149,17 @@ class LambdaRunner:
         return name_or_arn in self.specs
 
     def inject(self, name_or_arn: str, fault: str, times: int = 1) -> None:
-        """Make the next ``times`` invocations of a function ``throttle`` (refused, never run) or ``crash``."""
+        """Make the next ``times`` invocations of a function ``throttle`` (refused, never run), ``crash``, or
+        ``hang`` (never return until :meth:`release`, then crash: an invocation outlived by its execution)."""
         if fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS}")
         name = self.specs[name_or_arn].name
         with self._faults_lock:
             self._faults.setdefault(name, []).extend([fault] * times)
+
+    def release(self) -> None:
+        """Let every hanging invocation end (as crashed: its work is never done)."""
+        self._release.set()
 
     def _next_fault(self, name: str) -> str | None:
         with self._faults_lock:
@@ -189,6 +196,12 @@ class LambdaRunner:
             raise Throttled("Rate Exceeded.")
         if fault == "crash":
             return _crashed("Runtime exited with error: signal: killed (out of memory)")
+        if fault == "hang":
+            self._release.clear()
+            self.hung.set()
+            self._release.wait(600)
+            self.hung.clear()
+            return _crashed("Runtime exited with error: signal: killed")
         try:
             container = self._container(spec)
         except Exception as exc:  # noqa: BLE001 - an init error is reported like Lambda's Runtime.* errors

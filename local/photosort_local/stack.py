@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import lambda_errors, moto_adapters, sam
+from photosort_local import lambda_errors, moto_adapters, sam, schedule_rules
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -125,6 +125,7 @@ class EmbeddedStack:
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_adapters.install()
         lambda_errors.install()
+        schedule_rules.install()
         if self._mock_enabled:
             from moto import mock_aws
 
@@ -272,6 +273,7 @@ class EmbeddedStack:
         backend = get_backend(self.state_machine_arn.split(":")[4], self.region)
         deadline = time.monotonic() + timeout
         while True:
+            self._adopt(backend)
             # Read the engine's status directly: an API call per running execution per poll would compete
             # with the executions themselves for the interpreter.
             # moto can report SUCCEEDED a moment before it sets the output: wait for both.
@@ -282,6 +284,13 @@ class EmbeddedStack:
                 keys = [self.executions()[arn].get("detail", {}).get("object", {}).get("key") for arn in pending]
                 raise StackError(f"{len(pending)} execution(s) still running after {timeout}s: {keys[:5]}")
             time.sleep(poll)
+
+    def _adopt(self, backend: Any) -> None:
+        """Executions started by anything else than the rule (the sweeper, a replay) are tracked too."""
+        known = self.executions()
+        for execution in list(backend.describe_state_machine(self.state_machine_arn).executions):
+            if execution.execution_arn not in known:
+                self._on_execution(execution.execution_arn, json.loads(execution.execution_input or "{}"))
 
     def outcome(self, arn: str) -> ExecutionOutcome:
         """moto's account of one execution. DescribeExecution does not exist for Express executions on AWS:

@@ -172,3 +172,14 @@ class QuarantineInput(BaseModel):
 
     event: dict
     error: FailureInfo
+
+
+class SweepInput(BaseModel):
+    """What the schedule passes to the sweeper (the template fills it from its Sweep* parameters)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    older_than_minutes: float = Field(15, ge=0, le=1440)
+    max_objects: int = Field(100, ge=1, le=1000)
+    max_redrives: int = Field(2, ge=0, le=10)
+    max_scanned: int = Field(10_000, ge=1, le=1_000_000)

@@ -55,6 +55,11 @@ def image_id(ref: ObjectRef) -> str:
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
+def stream_sha256(s3: Any, ref: ObjectRef) -> str:
+    """SHA-256 of the object, read in chunks (never the whole object in memory)."""
+    return _stream_sha256(s3, ref)
+
+
 def _stream_sha256(s3: Any, ref: ObjectRef) -> str:
     body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
     digest = hashlib.sha256()
@@ -126,6 +131,11 @@ def _aside_key(prefix: str, source_key: str, sha256: str | None, fmt: str | None
         when=datetime.now(UTC),
         fmt=fmt,
     )
+
+
+def decision_of(record: ImageRecord) -> Decision:
+    """The Decision a stored record stands for (as Record returns it for a replayed event)."""
+    return _decision(record, created=False)
 
 
 def _decision(record: ImageRecord, created: bool) -> Decision:

@@ -48,6 +48,8 @@ class Settings(BaseModel):
     sagemaker_class_names: tuple[str, ...] = Field((), alias=env.SAGEMAKER_CLASS_NAMES)
     local_model_variant: str = Field("fp32", pattern="^(fp32|int8)$", alias=env.LOCAL_MODEL_VARIANT)
     duplicate_policy: DuplicatePolicy = Field(DuplicatePolicy.SET_ASIDE, alias=env.DUPLICATE_POLICY)
+    bucket_name: str | None = Field(None, alias=env.BUCKET_NAME)
+    state_machine_arn: str | None = Field(None, alias=env.STATE_MACHINE_ARN)
 
     @field_validator("sagemaker_class_names", mode="before")
     @classmethod
@@ -57,7 +59,13 @@ class Settings(BaseModel):
         return value
 
     @field_validator(
-        "custom_labels_project_version_arn", "sagemaker_endpoint_name", "table_name", "rules_parameter", mode="before"
+        "custom_labels_project_version_arn",
+        "sagemaker_endpoint_name",
+        "table_name",
+        "rules_parameter",
+        "bucket_name",
+        "state_machine_arn",
+        mode="before",
     )
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
@@ -70,6 +78,14 @@ class Settings(BaseModel):
         if self.backend is BackendName.SAGEMAKER and not self.sagemaker_endpoint_name:
             raise ValueError(f"{env.SAGEMAKER_ENDPOINT_NAME} is required when the backend is sagemaker")
         return self
+
+    def require(self, name: str) -> str:
+        """A setting the caller cannot work without (e.g. ``bucket_name`` for the sweeper)."""
+        value = getattr(self, name)
+        if not value:
+            alias = type(self).model_fields[name].alias
+            raise ConfigurationError(f"{alias} is not set")
+        return str(value)
 
     def require_table(self) -> str:
         if not self.table_name:
