@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from photosort import constants as env
 from photosort.errors import ConfigurationError, describe_validation
-from photosort.models import MAX_LABELS
+from photosort.models import DEFAULT_MAX_PIXELS, MAX_LABELS, BackendLimits
 
 
 class BackendName(StrEnum):
@@ -38,7 +38,7 @@ class Settings(BaseModel):
     min_confidence: float = Field(55.0, ge=0, le=100, alias=env.MIN_CONFIDENCE)
     max_labels: int = Field(20, ge=1, le=MAX_LABELS, alias=env.MAX_LABELS)
     max_image_bytes: int = Field(50 * 1024 * 1024, ge=1, alias=env.MAX_IMAGE_BYTES)
-    max_image_pixels: int = Field(100_000_000, ge=1, alias=env.MAX_IMAGE_PIXELS)
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, alias=env.MAX_IMAGE_PIXELS)
     table_name: str | None = Field(None, alias=env.TABLE_NAME)
     rules: str = Field("family", alias=env.RULES)
     rules_parameter: str | None = Field(None, alias=env.RULES_PARAMETER)
@@ -86,6 +86,13 @@ class Settings(BaseModel):
             alias = type(self).model_fields[name].alias
             raise ConfigurationError(f"{alias} is not set")
         return str(value)
+
+    @property
+    def backend_limits(self) -> BackendLimits:
+        """The limits every backend is built with: the same pixel limit Inspect applies."""
+        return BackendLimits(
+            max_labels=self.max_labels, min_confidence=self.min_confidence, max_pixels=self.max_image_pixels
+        )
 
     def require_table(self) -> str:
         if not self.table_name:
