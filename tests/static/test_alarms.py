@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from photosort_local.cost import read_template
+from photosort_local.sam import load_sam_template as read_template
 
 REPO = Path(__file__).resolve().parents[2]
 TEMPLATE = read_template(REPO / "template.yaml")

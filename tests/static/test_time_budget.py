@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from photosort_local import time_budget
-from photosort_local.cost import read_template
+from photosort_local.sam import load_sam_template as read_template
 
 REPO = Path(__file__).resolve().parents[2]
 ASL = json.loads((REPO / "statemachine" / "sort_photo.asl.json").read_text(encoding="utf-8"))

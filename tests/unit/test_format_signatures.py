@@ -7,7 +7,8 @@ import struct
 import pytest
 
 from photosort import imaging
-from photosort.errors import ImageUnusableError, RejectionReason
+from photosort.errors import ImageUnusableError
+from photosort.models import RejectionReason
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:

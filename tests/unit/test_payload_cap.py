@@ -21,7 +21,7 @@ from photosort.models import (
     Status,
 )
 from photosort.settings import Settings
-from photosort_local.cost import read_template
+from photosort_local.sam import load_sam_template as read_template
 
 REPO = Path(__file__).resolve().parents[2]
 STATE_LIMIT = 256 * 1024

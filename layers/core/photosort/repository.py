@@ -34,6 +34,7 @@ THROTTLING_CODES = frozenset(
     {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "LimitExceededException"}
 )
 
+
 class _ThrottleAsBusy:
     """Wraps a DynamoDB client: a throttled call raises StoreBusyError (retried), every other error unchanged."""
 
