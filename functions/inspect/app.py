@@ -6,6 +6,8 @@ Images_<status> counts the outcomes; each EMF line is ~0.22 KB of logs per invoc
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -25,7 +27,7 @@ s3 = boto3.client("s3")
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=S3EventNotificationEventBridgeModel)
-def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict:
+def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     inspection = pipeline.inspect(s3, ObjectRef.from_event(event), event.time, settings)
     logger.info("inspected", key=inspection.object.key, usable=inspection.usable, gone=inspection.gone)
     return inspection.model_dump(mode="json")

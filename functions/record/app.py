@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -29,7 +31,7 @@ repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.r
 @log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=RecordInput)
-def lambda_handler(event: RecordInput, context: LambdaContext) -> dict:
+def lambda_handler(event: RecordInput, context: LambdaContext) -> dict[str, Any]:
     decision = pipeline.record(
         repo,
         rules.current(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.utilities.parser import event_parser
@@ -18,7 +20,7 @@ s3 = boto3.client("s3")
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler
 @event_parser(model=SortInput)
-def lambda_handler(event: SortInput, context: LambdaContext) -> dict:
+def lambda_handler(event: SortInput, context: LambdaContext) -> dict[str, Any]:
     result = pipeline.sort(s3, event.inspection, event.decision)
     logger.info("sorted", source=result.source_key, destination=result.destination_key, moved=result.moved)
     return result.model_dump(mode="json")

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from tests.workflow.conftest import Harness
 
 from photosort.models import Status
 from tests.unit.test_format_signatures import CASES
-from tests.workflow.conftest import Harness
 
 
 @pytest.mark.parametrize(("name", "expected"), [("jpeg-xl container", "JPEG XL"), ("mp4", "video/mp4")])
