@@ -73,6 +73,8 @@ SAGEMAKER_INSTANCES = 1
 
 def sampling(path: Path = TEMPLATE) -> tuple[float, float, float]:
     """(reservoir per second, fixed rate, logger sample rate) from the template's X-Ray rule and Globals."""
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
     template = load_sam_template(path)
     reservoir, rate = 1.0, 0.05  # X-Ray's default rule
     for res in template["Resources"].values():
@@ -85,6 +87,8 @@ def sampling(path: Path = TEMPLATE) -> tuple[float, float, float]:
 
 def gsi_item_kb(path: Path = TEMPLATE) -> dict[str, int]:
     """Write units per image item per GSI: the item's size (ALL) or 1 KB for a small INCLUDE/KEYS_ONLY entry."""
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
     template = load_sam_template(path)
     out = {}
     for res in template["Resources"].values():
