@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.workflow.conftest import Harness
 
 from photosort.models import Status
 from photosort_local.lambda_errors import aws_error_name
+from tests.support.harness import Harness
 from tests.workflow.test_workflow import variant
 
 

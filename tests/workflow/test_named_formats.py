@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.workflow.conftest import Harness
 
 from photosort.models import Status
+from tests.support.harness import Harness
 from tests.unit.test_format_signatures import CASES
 
 

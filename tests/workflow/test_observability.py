@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics.exceptions import SchemaValidationError
-from tests.workflow.conftest import Harness
 
 from photosort.models import Status
 from photosort.observability import log_metrics
+from tests.support.harness import Harness
 from tests.workflow.test_workflow import variant
 
 

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from tests.workflow.conftest import Harness
 
 from photosort.models import Status
 from photosort_local.stack import EmbeddedStack
+from tests.support.harness import Harness
 from tests.workflow.test_workflow import variant
 
 
