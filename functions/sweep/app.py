@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -32,7 +33,7 @@ ledger = sweeper.SweepLedger(ddb, settings.require_table())
 @log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=SweepInput)
-def lambda_handler(event: SweepInput, context: LambdaContext) -> dict:
+def lambda_handler(event: SweepInput, context: LambdaContext) -> dict[str, Any]:
     report = sweeper.sweep(
         s3,
         sfn,

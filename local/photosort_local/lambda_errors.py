@@ -52,7 +52,7 @@ def _patch_throttle() -> None:
 
     from photosort_local.lambda_runner import Throttled
 
-    class TooManyRequests(LambdaClientError):
+    class TooManyRequests(LambdaClientError):  # type: ignore[misc]
         code = 429
 
         def __init__(self, message: str) -> None:

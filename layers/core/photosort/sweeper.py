@@ -224,7 +224,7 @@ def _handle(
         return
     if attempt > max_redrives:
         cause = f"still under {constants.INCOMING_PREFIX} after {max_redrives} re-drives by the sweeper"
-        pipeline.quarantine(s3, repo, ref, FailureInfo(Error="StuckInIncoming", Cause=cause))
+        pipeline.quarantine(s3, repo, ref, FailureInfo.model_validate({"Error": "StuckInIncoming", "Cause": cause}))
         report.quarantined.append(ref.key)
         return
     name = f"sweep-{hashlib.sha256(f'{ref.bucket}/{ref.key}#{ref.etag}'.encode()).hexdigest()[:40]}-{attempt}"
