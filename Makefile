@@ -55,6 +55,7 @@ build: install
 bench: install
 	$(BIN)/python -m bench
 	$(BIN)/photosort cost --images 1000000 --backend all --plot bench/results/cost-per-month.png
+	$(BIN)/python -m photosort_local.cost.compare
 
 load-test: install $(CHECKOV_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/reliability/test_load.py

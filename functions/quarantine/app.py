@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
+from photosort.aws_config import dynamodb_config
 from photosort.models import ObjectRef, QuarantineInput
+from photosort.observability import log_metrics
 from photosort.repository import Repository
 from photosort.settings import Settings
 
@@ -20,11 +22,11 @@ tracer = Tracer()
 metrics = Metrics()
 settings = Settings.from_env()
 s3 = boto3.client("s3")
-repo = Repository(boto3.client("dynamodb"), settings.require_table())
+repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.require_table())
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=QuarantineInput)
 def lambda_handler(event: QuarantineInput, context: LambdaContext) -> dict[str, Any]:

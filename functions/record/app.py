@@ -11,7 +11,9 @@ from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import neardup, pipeline
+from photosort.aws_config import dynamodb_config
 from photosort.models import RecordInput
+from photosort.observability import log_metrics
 from photosort.repository import Repository
 from photosort.routing import RulesSource
 from photosort.settings import Settings
@@ -23,11 +25,11 @@ settings = Settings.from_env()
 # A bad rules document fails here, before any photo is touched.
 rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
 near_duplicates = neardup.NearDuplicateSettings.from_settings(settings)
-repo = Repository(boto3.client("dynamodb"), settings.require_table())
+repo = Repository(boto3.client("dynamodb", config=dynamodb_config()), settings.require_table())
 
 
 @logger.inject_lambda_context
-@metrics.log_metrics
+@log_metrics(metrics)
 @tracer.capture_lambda_handler
 @event_parser(model=RecordInput)
 def lambda_handler(event: RecordInput, context: LambdaContext) -> dict[str, Any]:

@@ -6,6 +6,12 @@ invocation gets a proper context object, runs under the function's timeout, and 
 Lambda's shape (``errorType``/``errorMessage``), so Step Functions sees the same error names as on AWS.
 Log output (Powertools JSON lines, EMF metrics) goes to one file per function, like CloudWatch Logs.
 
+Failures look as they do on AWS: a handler's exception comes back typed (``errorType`` = its class name); a
+timeout and a crash of the runtime (out of memory) come back untyped, which Step Functions names
+``Lambda.Unknown``; a throttle is not an invocation at all but the Invoke API's ``TooManyRequestsException``
+(:class:`Throttled`), which Step Functions names ``Lambda.TooManyRequestsException``. :meth:`LambdaRunner.inject`
+makes the next invocations of a function throttle or crash, to exercise the workflow's Retry and Catch.
+
 A Lambda execution environment handles one event at a time; so does each container here (one per
 function). Different functions run concurrently, as the steps of concurrent executions do on AWS.
 """
@@ -86,6 +92,13 @@ class _ThreadRoutedStream(io.TextIOBase):
             (target or self._fallback).flush()
 
 
+class Throttled(Exception):
+    """The Lambda service refused the invocation (rate or concurrency limit); the function did not run."""
+
+
+FAULTS = ("throttle", "crash", "hang")
+
+
 @dataclass
 class Invocation:
     status: int
@@ -109,6 +122,13 @@ class LambdaRunner:
     specs: dict[str, FunctionSpec] = field(default_factory=dict)
     _containers: dict[str, _Container] = field(default_factory=dict)
     _init_lock: threading.Lock = field(default_factory=threading.Lock)
+    # Each function gets timeout x timeout_scale here: the in-process runner shares a few cores with moto and
+    # every other function, so a step that takes a fraction of its timeout on Lambda can be slower here.
+    timeout_scale: float = 1.0
+    _faults: dict[str, list[str]] = field(default_factory=dict)
+    _faults_lock: threading.Lock = field(default_factory=threading.Lock)
+    hung: threading.Event = field(default_factory=threading.Event)  # set while a "hang" fault holds an invocation
+    _release: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -126,6 +146,24 @@ class LambdaRunner:
 
     def knows(self, name_or_arn: str) -> bool:
         return name_or_arn in self.specs
+
+    def inject(self, name_or_arn: str, fault: str, times: int = 1) -> None:
+        """Make the next ``times`` invocations of a function ``throttle`` (refused, never run), ``crash``, or
+        ``hang`` (never return until :meth:`release`, then crash: an invocation outlived by its execution)."""
+        if fault not in FAULTS:
+            raise ValueError(f"unknown fault {fault!r}; expected one of {FAULTS}")
+        name = self.specs[name_or_arn].name
+        with self._faults_lock:
+            self._faults.setdefault(name, []).extend([fault] * times)
+
+    def release(self) -> None:
+        """Let every hanging invocation end (as crashed: its work is never done)."""
+        self._release.set()
+
+    def _next_fault(self, name: str) -> str | None:
+        with self._faults_lock:
+            queued = self._faults.get(name)
+            return queued.pop(0) if queued else None
 
     # -- container start (cold start) ------------------------------------------------------------------
     def _container(self, spec: FunctionSpec) -> _Container:
@@ -152,18 +190,29 @@ class LambdaRunner:
     # -- invoke ---------------------------------------------------------------------------------------------
     def invoke(self, name_or_arn: str, payload: bytes | str | None) -> Invocation:
         spec = self.specs[name_or_arn.split(":$LATEST")[0]]
+        fault = self._next_fault(spec.name)
+        if fault == "throttle":
+            raise Throttled("Rate Exceeded.")
+        if fault == "crash":
+            return _crashed("Runtime exited with error: signal: killed (out of memory)")
+        if fault == "hang":
+            self._release.clear()
+            self.hung.set()
+            self._release.wait(600)
+            self.hung.clear()
+            return _crashed("Runtime exited with error: signal: killed")
         try:
             container = self._container(spec)
         except Exception as exc:  # noqa: BLE001 - an init error is reported like Lambda's Runtime.* errors
             return _error("Runtime.ImportModuleError" if isinstance(exc, ImportError) else type(exc).__name__, exc)
         event = json.loads(payload) if payload else {}
         with container.busy:
-            return _run_with_timeout(container, event)
+            return _run_with_timeout(container, event, spec.timeout * self.timeout_scale)
 
 
-def _run_with_timeout(container: _Container, event: Any) -> Invocation:
+def _run_with_timeout(container: _Container, event: Any, timeout: float) -> Invocation:
     spec = container.spec
-    deadline = time.monotonic() + spec.timeout
+    deadline = time.monotonic() + timeout
     context = LambdaContext(spec, deadline)
     outcome: dict[str, Any] = {}
     stream = _install_stdout_router()
@@ -179,19 +228,21 @@ def _run_with_timeout(container: _Container, event: Any) -> Invocation:
 
     worker = threading.Thread(target=target, name=f"lambda:{spec.name}", daemon=True)
     worker.start()
-    worker.join(spec.timeout)
+    worker.join(timeout)
     if worker.is_alive():
         # Python cannot kill the thread; like a timed-out Lambda, its result is discarded.
-        return Invocation(
-            200,
-            json.dumps(
-                {"errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {spec.timeout:.2f} seconds"}
-            ).encode(),
-            "Unhandled",
-        )
+        return _crashed(f"Task timed out after {spec.timeout:.2f} seconds")
+    if isinstance(outcome.get("error"), MemoryError):
+        return _crashed("Runtime exited with error: signal: killed (out of memory)")
     if "error" in outcome:
         return _error(type(outcome["error"]).__name__, outcome["error"])
     return Invocation(200, json.dumps(outcome.get("result")).encode())
+
+
+def _crashed(message: str) -> Invocation:
+    """A timeout or a dead runtime: the payload has no errorType, so Step Functions reports Lambda.Unknown."""
+    body = {"errorMessage": f"{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} {uuid.uuid4()} {message}"}
+    return Invocation(200, json.dumps(body).encode(), "Unhandled")
 
 
 def _error(error_type: str, exc: BaseException) -> Invocation:

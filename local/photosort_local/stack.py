@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import bedrock_adapter, checkout, moto_patches, sam
+from photosort_local import bedrock_adapter, checkout, lambda_errors, moto_patches, sam, schedule_rules
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 TEMPLATE = checkout.TEMPLATE
@@ -39,6 +39,10 @@ FAKE_ACCOUNT_ENV = {
 }
 
 HIDDEN_ENV_PREFIXES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+# Functions run in-process on a shared CPU (moto, other functions, a test runner): each gets this multiple of its
+# deployed timeout. PHOTOSORT_LOCAL_TIMEOUT_SCALE=1 runs them at exactly the template's timeouts.
+TIMEOUT_SCALE_ENV = "PHOTOSORT_LOCAL_TIMEOUT_SCALE"
+DEFAULT_TIMEOUT_SCALE = 3.0
 
 
 @contextlib.contextmanager
@@ -80,7 +84,13 @@ class EmbeddedStack:
         region: str = "us-east-1",
         log_dir: Path | None = None,
         mock: bool = True,
+        timeout_scale: float | None = None,
     ) -> None:
+        self.timeout_scale = (
+            timeout_scale
+            if timeout_scale is not None
+            else float(os.environ.get(TIMEOUT_SCALE_ENV, DEFAULT_TIMEOUT_SCALE))
+        )
         self.parameters = parameters or {}
         self.template = template
         self.stack_name = stack_name
@@ -115,6 +125,8 @@ class EmbeddedStack:
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_patches.install()
         bedrock_adapter.install()
+        lambda_errors.install()
+        schedule_rules.install()
         if self._mock_enabled:
             from moto import mock_aws
 
@@ -123,7 +135,7 @@ class EmbeddedStack:
         if self.log_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="photosort-logs-")
             self.log_dir = Path(self._tmp.name)
-        self.runner = LambdaRunner(log_dir=self.log_dir)
+        self.runner = LambdaRunner(log_dir=self.log_dir, timeout_scale=self.timeout_scale)
         moto_patches.register_runner(self.runner)
         moto_patches.add_execution_listener(self._on_execution)
         try:
@@ -264,9 +276,11 @@ class EmbeddedStack:
         backend = get_backend(self.state_machine_arn.split(":")[4], self.region)
         deadline = time.monotonic() + timeout
         while True:
+            self._adopt(backend)
             # Read the engine's status directly: an API call per running execution per poll would compete
             # with the executions themselves for the interpreter.
-            pending = [arn for arn in self.executions() if backend.describe_execution(arn).status == "RUNNING"]
+            # moto can report SUCCEEDED a moment before it sets the output: wait for both.
+            pending = [arn for arn in self.executions() if not _settled(backend.describe_execution(arn))]
             if not pending:
                 return [self.outcome(arn) for arn in self.executions()]
             if time.monotonic() > deadline:
@@ -274,7 +288,16 @@ class EmbeddedStack:
                 raise StackError(f"{len(pending)} execution(s) still running after {timeout}s: {keys[:5]}")
             time.sleep(poll)
 
+    def _adopt(self, backend: Any) -> None:
+        """Executions started by anything else than the rule (the sweeper, a replay) are tracked too."""
+        known = self.executions()
+        for execution in list(backend.describe_state_machine(self.state_machine_arn).executions):
+            if execution.execution_arn not in known:
+                self._on_execution(execution.execution_arn, json.loads(execution.execution_input or "{}"))
+
     def outcome(self, arn: str) -> ExecutionOutcome:
+        """moto's account of one execution. DescribeExecution does not exist for Express executions on AWS:
+        only the embedded stack reads outcomes this way; on AWS, read the records in DynamoDB."""
         sfn = self.client("stepfunctions")
         desc = sfn.describe_execution(executionArn=arn)
         event = self.executions().get(arn, {})
@@ -287,3 +310,10 @@ class EmbeddedStack:
             error=desc.get("error"),
             cause=desc.get("cause"),
         )
+
+
+def _settled(execution: Any) -> bool:
+    """Finished, and (when it succeeded) with its output set."""
+    if execution.status == "RUNNING":
+        return False
+    return execution.status != "SUCCEEDED" or execution.output is not None

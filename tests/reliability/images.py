@@ -292,7 +292,7 @@ Generator = Callable[..., bytes]
 BAD: dict[str, tuple[Generator, str]] = {
     "zero-byte": (zero_byte, "EmptyObject"),
     "text-as-jpg": (text_as_jpg, "NotAnImage"),
-    "pdf-as-jpg": (pdf, "NotAnImage"),
+    "pdf-as-jpg": (pdf, "UnsupportedFormat"),  # named: application/pdf
     "truncated-jpeg": (truncated_jpeg, "TruncatedImage"),
     "png-bad-crc": (png_bad_crc, "CorruptImage"),
     "png-garbage-idat": (png_garbage_idat, "CorruptImage"),

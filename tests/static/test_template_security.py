@@ -339,8 +339,12 @@ def _key_matches(matchers: list[Any], key: str) -> bool:
 
 
 def _upload_rule(cfn: dict[str, Any]) -> dict[str, Any]:
-    rules = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    all_rules = [r for r in cfn["Resources"].values() if r["Type"] == "AWS::Events::Rule"]
+    rules = [r for r in all_rules if "EventPattern" in r["Properties"]]
     assert len(rules) == 1, "exactly one rule may start the workflow"
+    for other in all_rules:  # the sweeper's schedule: no pattern, so no event can reach it
+        if other is not rules[0]:
+            assert "ScheduleExpression" in other["Properties"], other
     return rules[0]["Properties"]
 
 

@@ -73,5 +73,5 @@ def test_put_and_copy_carry_s3s_reason(harness: Harness) -> None:
 
 def test_functions_keep_the_templates_architecture(harness: Harness) -> None:
     functions = harness.stack.client("lambda").list_functions()["Functions"]
-    assert len(functions) == 5
+    assert len(functions) == 6  # the five steps and the incoming/ sweeper
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}

@@ -39,3 +39,7 @@ OUTPUT_PREFIXES = (
     FAILED_PREFIX,
     DUPLICATES_PREFIX,
 )
+
+# The incoming/ sweeper (functions/sweep): what it re-drives and where.
+BUCKET_NAME = "PHOTOSORT_BUCKET_NAME"
+STATE_MACHINE_ARN = "PHOTOSORT_STATE_MACHINE_ARN"

@@ -115,6 +115,21 @@ class Label(_Model):
     categories: tuple[str, ...] = ()
 
 
+# The label payload travels through every later state of the workflow, and a state over 256 KB fails the
+# execution with States.DataLimitExceeded, which no Catch (not even States.ALL) can handle. These caps keep the
+# largest state far below it (tests/unit/test_payload_cap.py measures it at the caps).
+MAX_LABELS = 50
+MAX_LABEL_NAME_BYTES = 64  # UTF-8 bytes of a label, parent or category name
+MAX_LABEL_PARENTS = 8  # rules match parents too: Rekognition gives up to ~5 (Golden Retriever -> ... -> Animal)
+MAX_LABEL_CATEGORIES = 3
+
+
+def _cut(text: str) -> str:
+    """Control characters dropped (JSON would escape each as 6 bytes), cut to MAX_LABEL_NAME_BYTES of UTF-8."""
+    clean = "".join(ch for ch in text if ch.isprintable())
+    return clean.encode("utf-8")[:MAX_LABEL_NAME_BYTES].decode("utf-8", "ignore")
+
+
 class Embedding(_Model):
     """A compact image embedding: the L2-normalised feature vector as int8 (peak scaled to 127), base64.
 
@@ -132,6 +147,20 @@ class Classification(_Model):
     backend: str
     model_version: str
     embedding: Embedding | None = None
+
+    def capped(self) -> Classification:
+        """At most MAX_LABELS labels, every name cut to MAX_LABEL_NAME_BYTES, at most 8 parents and 3 categories."""
+        labels = tuple(
+            label.model_copy(
+                update={
+                    "name": _cut(label.name),
+                    "parents": tuple(_cut(p) for p in label.parents[:MAX_LABEL_PARENTS]),
+                    "categories": tuple(_cut(c) for c in label.categories[:MAX_LABEL_CATEGORIES]),
+                }
+            )
+            for label in self.labels[:MAX_LABELS]
+        )
+        return self.model_copy(update={"labels": labels, "model_version": self.model_version[:128]})
 
 
 class Status(StrEnum):
@@ -280,3 +309,14 @@ class QuarantineInput(BaseModel):
 
     event: S3EventNotificationEventBridgeModel
     error: FailureInfo
+
+
+class SweepInput(BaseModel):
+    """What the schedule passes to the sweeper (the template fills it from its Sweep* parameters)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    older_than_minutes: float = Field(15, ge=0, le=1440)
+    max_objects: int = Field(100, ge=1, le=1000)
+    max_redrives: int = Field(2, ge=0, le=10)
+    max_scanned: int = Field(10_000, ge=1, le=1_000_000)

@@ -80,7 +80,7 @@ def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classifica
         ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object)
     )
     try:
-        return backend.classify(image)
+        return backend.classify(image).capped()
     except (BotocoreConnectionError, HTTPClientError) as exc:
         # A timeout or dropped connection that outlasted botocore's own retries: transient, so it takes the
         # state machine's backoff-and-retry path instead of sending the photo to failed/.

@@ -29,6 +29,34 @@ from photosort.models import AlbumEntry, AlbumSummary, ImageRecord, Membership, 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
 
+# DynamoDB's "slow down" answers: transient, so they become StoreBusyError, which the state machine retries.
+THROTTLING_CODES = frozenset(
+    {"ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded", "LimitExceededException"}
+)
+
+
+class _ThrottleAsBusy:
+    """Wraps a DynamoDB client: a throttled call raises StoreBusyError (retried), every other error unchanged."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._client, name)
+        if not callable(method):
+            return method
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code", "")
+                if code in THROTTLING_CODES:
+                    raise StoreBusyError(f"DynamoDB {name} throttled ({code}); retried by the state machine") from exc
+                raise
+
+        return call
+
 
 def _to_ddb(value: Any) -> dict[str, Any]:
     serialized: Any = _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))  # a TypedDict in the stubs
@@ -57,7 +85,7 @@ class Repository:
     """Reads and writes photosort's table. ``client`` is a boto3 DynamoDB client built by the caller."""
 
     def __init__(self, client: Any, table_name: str) -> None:
-        self._db = client
+        self._db = _ThrottleAsBusy(client)
         self._table = table_name
 
     # -- writes -----------------------------------------------------------------------------------------

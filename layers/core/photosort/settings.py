@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationIn
 
 from photosort import constants as env
 from photosort.errors import ConfigurationError, describe_validation
-from photosort.models import DEFAULT_MAX_PIXELS, BackendLimits
+from photosort.models import DEFAULT_MAX_PIXELS, MAX_LABELS, BackendLimits
 
 
 class BackendName(StrEnum):
@@ -45,7 +45,7 @@ class Settings(BaseModel):
 
     backend: BackendName = Field(BackendName.LOCAL, alias=env.BACKEND)
     min_confidence: float = Field(55.0, ge=0, le=100, alias=env.MIN_CONFIDENCE)
-    max_labels: int = Field(20, ge=1, le=1000, alias=env.MAX_LABELS)
+    max_labels: int = Field(20, ge=1, le=MAX_LABELS, alias=env.MAX_LABELS)
     max_image_bytes: int = Field(50 * 1024 * 1024, ge=1, alias=env.MAX_IMAGE_BYTES)
     max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, alias=env.MAX_IMAGE_PIXELS)
     table_name: str | None = Field(None, alias=env.TABLE_NAME)
@@ -63,6 +63,8 @@ class Settings(BaseModel):
     label_head_max_age: int = Field(300, ge=0, le=86400, alias=env.LABEL_HEAD_MAX_AGE)
     near_duplicates: NearDuplicatePolicy = Field(NearDuplicatePolicy.RECORD, alias=env.NEAR_DUPLICATES)
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1, alias=env.NEAR_DUPLICATE_THRESHOLD)
+    bucket_name: str | None = Field(None, alias=env.BUCKET_NAME)
+    state_machine_arn: str | None = Field(None, alias=env.STATE_MACHINE_ARN)
 
     @field_validator("sagemaker_class_names", mode="before")
     @classmethod
@@ -82,6 +84,8 @@ class Settings(BaseModel):
         "table_name",
         "rules_parameter",
         "label_head",
+        "bucket_name",
+        "state_machine_arn",
         mode="before",
     )
     @classmethod
@@ -95,6 +99,14 @@ class Settings(BaseModel):
         if self.backend is BackendName.SAGEMAKER and not self.sagemaker_endpoint_name:
             raise ValueError(f"{env.SAGEMAKER_ENDPOINT_NAME} is required when the backend is sagemaker")
         return self
+
+    def require(self, name: str) -> str:
+        """A setting the caller cannot work without (e.g. ``bucket_name`` for the sweeper)."""
+        value = getattr(self, name)
+        if not value:
+            alias = type(self).model_fields[name].alias
+            raise ConfigurationError(f"{alias} is not set")
+        return str(value)
 
     @property
     def backend_limits(self) -> BackendLimits:

@@ -156,6 +156,7 @@ def move(
         raise SourceChangedError(f"s3://{bucket}/{source.key} is gone and no verified copy exists")
     if source.etag and _etag(src.get("ETag")) != source.etag:
         raise SourceChangedError(f"s3://{bucket}/{source.key} was replaced since the event was sent")
+    copied_checksum: str | None = None
     if existing is None:
         copy_source: dict[str, str] = {"Bucket": bucket, "Key": source.key}
         if source.version_id:
@@ -177,7 +178,7 @@ def move(
         if source.etag:
             kwargs["CopySourceIfMatch"] = source.etag
         try:
-            s3.copy_object(**kwargs)
+            copied_checksum = s3.copy_object(**kwargs).get("CopyObjectResult", {}).get("ChecksumSHA256")
         except ClientError as exc:
             if _missing(exc) and _verified(s3, bucket, destination_key, sha256, source.size):
                 # A concurrent delivery of the same event moved it between our checks and our copy.
@@ -187,7 +188,10 @@ def move(
             if _missing(exc) or exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
                 raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
             raise
-    if not _verified(s3, bucket, destination_key, sha256, src["ContentLength"]):
+    # S3 computed the copy's SHA-256 (ChecksumAlgorithm) and returned it: equal to the hash of the bytes Inspect read
+    # (and CopySourceIfMatch pinned the source to them), the copy is verified without another HEAD.
+    by_copy = copied_checksum is not None and copied_checksum == base64.b64encode(bytes.fromhex(sha256)).decode()
+    if not by_copy and not _verified(s3, bucket, destination_key, sha256, src["ContentLength"]):
         raise DestinationConflictError(
             f"copy to s3://{bucket}/{destination_key} could not be verified; the original was kept"
         )

@@ -8,15 +8,17 @@ counts what the code does for one sorted photo (the common path: inspect, classi
   that memory, plus a network allowance per AWS call), else the documented defaults below.
 * S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local,
   SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads the S3 object itself); Sort
-  (storage.move): HEAD destination, HEAD source, COPY, HEAD destination again to verify, DELETE (free). HEAD
-  is billed as a GET.
+  (storage.move): HEAD destination, HEAD source, COPY (verified by the SHA-256 S3 returns for the copy), DELETE
+  (free). HEAD is billed as a GET.
 * DynamoDB (repository.py): Record does one strongly consistent GetItem (1 RRU) and one TransactWriteItems with
   the image item, the hash claim and, per album membership, a member item and a counter update. Transactional
-  writes cost 2 WRU per 1 KB; the image item is also written to GSI1 and GSI2 (projection ALL, 1 WRU per KB each).
+  writes cost 2 WRU per 1 KB; the image item is also written to GSI1 and GSI2, whose projection (INCLUDE, a few
+  small attributes) is read from template.yaml: 1 WRU each (an ALL projection would cost the item's size).
 * Step Functions Express: 1 request; duration = the steps' durations plus transition overhead, rounded up to
   100 ms, at 64 MB. Standard: 6 state transitions on the sorted path.
-* EventBridge: S3 events to the default bus are free. CloudWatch Logs: ~2 KB per invocation. X-Ray: one trace
-  per photo recorded up to the 1 request/s reservoir, then 5% (default sampling rule).
+* EventBridge: S3 events to the default bus are free. CloudWatch Logs: Record's EMF metric line per photo
+  (measured, tests/cost/test_log_volume.py) plus the sampled invocations (POWERTOOLS_LOGGER_SAMPLE_RATE from
+  template.yaml) fully logged. X-Ray: traces from the template's sampling rule (reservoir per second, then rate).
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ SECONDS_PER_MONTH = 730 * 3600
 # Defaults when there are no bench results: warm handler CPU time in ms at 1 full vCPU (measured on the
 # embedded stack, serial run, rounded) and AWS API calls per invocation (each adds API_LATENCY_MS of waiting).
 DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0}
-API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 5}
+API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 4}  # sort: HEAD x2, COPY, DELETE
 API_LATENCY_MS = 15.0  # one S3 / DynamoDB request from Lambda in-region (assumption)
 REMOTE_CLASSIFY_MS = {
     "rekognition": 400.0,
@@ -57,9 +59,12 @@ DEFAULT_PREPROCESS_MS = 45.0  # 12 MP JPEG decode (draft) + preprocess (bench pr
 CLASSIFY_IO_MS = 30.0  # S3 GET of a multi-MB photo (assumption)
 ACCEPTABLE_CLASSIFY_MS = 1000.0
 TRANSITION_OVERHEAD_MS = 50.0  # per Task state in Express, on top of the Lambda durations (assumption)
-LOG_KB_PER_INVOCATION = 2.0
-XRAY_RESERVOIR_PER_MONTH = SECONDS_PER_MONTH  # 1 trace/s reservoir, then 5%
-XRAY_FIXED_RATE = 0.05
+# Logs (template: POWERTOOLS_LOG_LEVEL WARNING, SystemLogLevel WARN): a photo's only regular lines are the EMF
+# metric lines (Record's Images_<status>; Quarantine's ImagesFailed on failures), measured on the embedded stack
+# by tests/cost/test_log_volume.py; a sampled invocation (POWERTOOLS_LOGGER_SAMPLE_RATE) logs everything.
+EMF_BYTES_PER_PHOTO = 256  # measured ~225 bytes (one EMF line), rounded up
+LOG_KB_SAMPLED_INVOCATION = 2.0  # a fully logged invocation (INFO/DEBUG lines and the platform REPORT)
+METRIC_FUNCTIONS = ("record",)  # the only step that emits metrics on the sorted path
 IMAGE_ITEM_KB = 3  # the image record with 20 labels and metadata (rounded up to whole KB)
 SMALL_ITEM_KB = 1
 MEMBERSHIPS = 2
@@ -70,6 +75,34 @@ SAGEMAKER_INSTANCES = 1
 
 
 # ------------------------------------------------------------------------------------------------ inputs
+
+
+def sampling(path: Path = TEMPLATE) -> tuple[float, float, float]:
+    """(reservoir per second, fixed rate, logger sample rate) from the template's X-Ray rule and Globals."""
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
+    template = load_sam_template(path)
+    reservoir, rate = 1.0, 0.05  # X-Ray's default rule
+    for res in template["Resources"].values():
+        if res.get("Type") == "AWS::XRay::SamplingRule":
+            rule = res["Properties"]["SamplingRule"]
+            reservoir, rate = float(rule["ReservoirSize"]), float(rule["FixedRate"])
+    env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return reservoir, rate, float(env.get("POWERTOOLS_LOGGER_SAMPLE_RATE", 1.0))
+
+
+def gsi_item_kb(path: Path = TEMPLATE) -> dict[str, int]:
+    """Write units per image item per GSI: the item's size (ALL) or 1 KB for a small INCLUDE/KEYS_ONLY entry."""
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
+    template = load_sam_template(path)
+    out = {}
+    for res in template["Resources"].values():
+        if res.get("Type") == "AWS::DynamoDB::Table":
+            for gsi in res["Properties"].get("GlobalSecondaryIndexes", []):
+                kind = gsi["Projection"]["ProjectionType"]
+                out[gsi["IndexName"]] = IMAGE_ITEM_KB if kind == "ALL" else SMALL_ITEM_KB
+    return out
 
 
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
@@ -289,7 +322,7 @@ def estimate(
     # -- S3
     classify_gets = 0 if backend in ("rekognition", "custom-labels") else 1
     service_gets = 1 if backend in ("rekognition", "custom-labels") else 0  # Rekognition reads the object itself
-    gets = 1 + 1 + classify_gets + service_gets + 3  # inspect HEAD+GET, classify GET, sort 3 HEADs
+    gets = 1 + 1 + classify_gets + service_gets + 2  # inspect HEAD+GET, classify GET, sort 2 HEADs
     puts = 1 + 1  # the upload PUT, sort COPY
     add(
         "S3",
@@ -300,7 +333,7 @@ def estimate(
     )
     add(
         "S3",
-        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 3 HEAD)",
+        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 2 HEAD (the copy is verified by its checksum))",
         n * gets / 1000.0,
         "1k requests",
         price(p, "s3", "get_head_select"),
@@ -308,10 +341,12 @@ def estimate(
     add("S3", "DELETE (1/photo, free)", n / 1000.0, "1k requests", price(p, "s3", "delete"))
 
     # -- DynamoDB
-    wru = 2 * (IMAGE_ITEM_KB + SMALL_ITEM_KB + MEMBERSHIPS * 2 * SMALL_ITEM_KB) + 2 * IMAGE_ITEM_KB
+    gsis = gsi_item_kb()
+    wru = 2 * (IMAGE_ITEM_KB + SMALL_ITEM_KB + MEMBERSHIPS * 2 * SMALL_ITEM_KB) + sum(gsis.values())
     add(
         "DynamoDB",
-        f"write request units ({wru}/photo: transaction x2, {MEMBERSHIPS} albums, 2 GSIs)",
+        f"write request units ({wru}/photo: transaction x2, {MEMBERSHIPS} albums, {len(gsis)} GSIs "
+        f"{'+'.join(str(v) for v in gsis.values())})",
         n * wru / 1e6,
         "1M WRU",
         price(p, "dynamodb", "write_request_units"),
@@ -372,15 +407,26 @@ def estimate(
         )
 
     # -- observability
+    reservoir, rate, log_sample = sampling()
+    log_kb = (
+        EMF_BYTES_PER_PHOTO * len(METRIC_FUNCTIONS) / 1024 + log_sample * len(FUNCTIONS) * LOG_KB_SAMPLED_INVOCATION
+    )
     add(
         "CloudWatch Logs",
-        f"ingestion (~{LOG_KB_PER_INVOCATION:.0f} KB/invocation)",
-        n * len(FUNCTIONS) * LOG_KB_PER_INVOCATION / 1024 / 1024,
+        f"ingestion ({log_kb:.2f} KB/photo: EMF metrics, {log_sample:.0%} of invocations fully logged)",
+        n * log_kb / 1024 / 1024,
         "GB",
         price(p, "cloudwatch", "logs_ingestion_gb"),
     )
-    traces = min(n, XRAY_RESERVOIR_PER_MONTH) + XRAY_FIXED_RATE * max(0.0, n - XRAY_RESERVOIR_PER_MONTH)
-    add("X-Ray", "traces recorded (1/s reservoir + 5%)", traces / 1e6, "1M traces", price(p, "xray", "traces_recorded"))
+    reserved = reservoir * SECONDS_PER_MONTH
+    traces = min(n, reserved) + rate * max(0.0, n - reserved)
+    add(
+        "X-Ray",
+        f"traces recorded (sampling: {reservoir:.0f}/s reservoir + {rate:.0%})",
+        traces / 1e6,
+        "1M traces",
+        price(p, "xray", "traces_recorded"),
+    )
     return Estimate(backend=backend, images=n, items=items, durations_ms=durations)
 
 
