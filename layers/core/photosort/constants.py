@@ -25,6 +25,7 @@ UNSORTED_PREFIX = "unsorted/"
 REJECTED_PREFIX = "rejected/"
 FAILED_PREFIX = "failed/"
 DUPLICATES_PREFIX = "duplicates/"
+THUMBNAILS_PREFIX = "thumbnails/"  # written by the Thumbnail step; never a photo's destination
 OUTPUT_PREFIXES = (
     ALBUMS_PREFIX,
     INVENTORY_PREFIX,
@@ -33,3 +34,12 @@ OUTPUT_PREFIXES = (
     FAILED_PREFIX,
     DUPLICATES_PREFIX,
 )
+
+# The albums API (functions/api) and the gallery page.
+API_AUTH = "PHOTOSORT_API_AUTH"
+BUCKET_NAME = "PHOTOSORT_BUCKET_NAME"
+ALLOWED_ORIGIN = "PHOTOSORT_ALLOWED_ORIGIN"
+URL_TTL = "PHOTOSORT_URL_TTL"
+COGNITO_DOMAIN = "PHOTOSORT_COGNITO_DOMAIN"
+COGNITO_CLIENT_ID = "PHOTOSORT_COGNITO_CLIENT_ID"
+PRESIGN_ENDPOINT = "PHOTOSORT_PRESIGN_ENDPOINT"  # local only: where presigned URLs point (the served moto endpoint)

@@ -67,3 +67,7 @@ class RejectionReason(StrEnum):
     CORRUPT_IMAGE = "CorruptImage"
     DECOMPRESSION_BOMB = "DecompressionBomb"
     TOO_LARGE = "TooLarge"
+
+
+class InvalidPageTokenError(PhotosortError):
+    """A pagination token that this table never issued for this listing (malformed, altered, or another list's)."""

@@ -143,3 +143,19 @@ class QuarantineInput(BaseModel):
 
     event: dict
     error: FailureInfo
+
+
+# -- thumbnails (the Thumbnail step, after Sort) ---------------------------------------------------------------
+class ThumbnailInput(_Model):
+    inspection: Inspection
+    decision: Decision
+
+
+class ThumbnailResult(_Model):
+    """``key`` is None when the photo gets no thumbnail (``skipped`` says why)."""
+
+    key: str | None = None
+    bytes: int = 0
+    width: int = 0
+    height: int = 0
+    skipped: str | None = None
