@@ -277,7 +277,7 @@ class AlbumsApi:
             original_location=f"s3://{record.bucket}/{record.destination_key}",
             albums=[MembershipOut.model_validate(m.model_dump()) for m in record.memberships],
             labels=[LabelOut(name=x.name, confidence=x.confidence, parents=x.parents) for x in record.labels],
-            faces=stored.get("faces"),
+            faces=stored.get("faces"),  # recorded by the face detector when there is one
             metadata=record.metadata,
             backend=record.backend,
             model_version=record.model_version,
