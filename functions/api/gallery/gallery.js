@@ -2,6 +2,8 @@
 "use strict";
 
 const state = { config: null, token: null, observer: null };
+// Photos per page: ?page=N in the page's URL (1-100), 24 by default.
+const PAGE = Math.min(100, Math.max(1, parseInt(new URLSearchParams(location.search).get("page"), 10) || 24));
 const main = () => document.getElementById("main");
 
 function el(tag, attrs = {}, ...children) {
@@ -154,6 +156,7 @@ function pager(load) {
     } catch (error) { showError(error); }
     busy = false;
     button.disabled = false;
+    if (wrap.isConnected && state.observer) { state.observer.unobserve(button); state.observer.observe(button); } // still in view: go on
   };
   button.addEventListener("click", next);
   if (state.observer) state.observer.disconnect();
@@ -165,11 +168,11 @@ async function showAlbum(name) {
   crumbs({ text: "Albums", href: "#/" }, { text: name });
   let token = null;
   const grid = el("div", { class: "grid photos", "data-testid": "photos" });
-  const first = await api(`/albums/${encodeURIComponent(name)}/photos`, { limit: 24 });
+  const first = await api(`/albums/${encodeURIComponent(name)}/photos`, { limit: PAGE });
   const heading = el("h1", { text: name }, el("small", { text: `${first.count} photos, newest first` }));
   const add = (page) => { for (const p of page.photos) grid.append(photoTile(p, day(p.taken_at))); token = page.next_token; return Boolean(token); };
   const more = add(first);
-  const { wrap, start } = pager(async () => add(await api(`/albums/${encodeURIComponent(name)}/photos`, { limit: 24, next: token })));
+  const { wrap, start } = pager(async () => add(await api(`/albums/${encodeURIComponent(name)}/photos`, { limit: PAGE, next: token })));
   main().replaceChildren(heading, grid, ...(more ? [wrap] : []));
   if (more) start();
 }
@@ -184,11 +187,11 @@ async function showSearch(label) {
     token = page.next_token;
     return Boolean(token);
   };
-  const first = await api("/search", { label, limit: 24 });
+  const first = await api("/search", { label, limit: PAGE });
   const more = add(first);
   const heading = el("h1", { text: `Photos labelled “${label}”` });
   const empty = first.photos.length ? null : el("p", { class: "status", text: more ? "Nothing in the first part of the library yet." : "No photos with that label." });
-  const { wrap, start } = pager(async () => add(await api("/search", { label, limit: 24, next: token })));
+  const { wrap, start } = pager(async () => add(await api("/search", { label, limit: PAGE, next: token })));
   main().replaceChildren(heading, ...(empty ? [empty] : []), grid, ...(more ? [wrap] : []));
   if (more) start();
 }
