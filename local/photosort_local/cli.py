@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort import constants
 from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local import report
+from photosort_local import gallery, report
 
 if TYPE_CHECKING:
     from photosort.models import Classification
@@ -271,10 +271,10 @@ def _bucket_keys(stack: EmbeddedStack) -> Iterator[str]:
 
 
 def write_tree(stack: EmbeddedStack, out: Path) -> int:
-    """Download every object except under incoming/ to ``out``/<key>; returns how many were written."""
+    """Download every photo (not incoming/, not the gallery's thumbnails/) to ``out``/<key>; returns how many."""
     s3, root, written = stack.s3, out.resolve(), 0
     for key in _bucket_keys(stack):
-        if key.startswith(constants.INCOMING_PREFIX) or key.endswith("/"):
+        if key.startswith((constants.INCOMING_PREFIX, constants.THUMBNAILS_PREFIX)) or key.endswith("/"):
             continue
         target = (root / key).resolve()
         if not target.is_relative_to(root):
@@ -330,15 +330,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
         left = [k for k in _bucket_keys(stack) if k.startswith(constants.INCOMING_PREFIX)]
         written = write_tree(stack, out) if out is not None else 0
         _picture(args, stack, outcomes, "photosort demo: the sample photos, sorted")
-    if args.json:
-        photos = [o.to_json() for o in outcomes]
-        report.print_json({"albums": report.albums_json(albums), "photos": photos, "incoming": left}, sys.stdout)
-        return 0
-    _print_demo(outcomes, albums, left, took)
-    if out is not None:
-        print(f"Wrote {written} file(s) to {out}/", file=sys.stdout)
-    if args.picture:
-        print(f"Picture: {args.picture}", file=sys.stdout)
+        if args.json:
+            photos = [o.to_json() for o in outcomes]
+            report.print_json({"albums": report.albums_json(albums), "photos": photos, "incoming": left}, sys.stdout)
+        else:
+            _print_demo(outcomes, albums, left, took)
+            if out is not None:
+                print(f"Wrote {written} file(s) to {out}/", file=sys.stdout)
+            if args.picture:
+                print(f"Picture: {args.picture}", file=sys.stdout)
+        if args.serve:  # keep the stack up: the gallery and the AWS endpoint, until Ctrl-C
+            gallery.serve_demo(stack, args)
     return 0
 
 
@@ -379,10 +381,12 @@ def cmd_local_serve(args: argparse.Namespace) -> int:
 
     try:
         server.check_port_free(args.host, args.port)  # before the stack: fail in a second, not in five
+        if args.gallery_port:
+            server.check_port_free("127.0.0.1", args.gallery_port)
         parameters = _stack_parameters(args)
         print("Starting the embedded stack...", file=sys.stderr)
         with embedded_stack(parameters) as stack:
-            server.serve(stack, args.host, args.port, sys.stdout)
+            server.serve(stack, args.host, args.port, sys.stdout, gallery_port=args.gallery_port)
     except server.PortInUseError as exc:
         raise CliError(str(exc)) from exc
     print("Stopped.", file=sys.stderr)
@@ -555,6 +559,7 @@ def _add_demo(commands: Any) -> None:
     )
     demo.add_argument("--json", action="store_true", help="one JSON document: albums, photos, incoming leftovers")
     _add_out_options(demo, required=False)
+    gallery.add_demo_options(demo)
     demo.set_defaults(func=cmd_demo)
 
 
@@ -575,6 +580,7 @@ def _add_local(commands: Any) -> None:
     serve = sub.add_parser("serve", help="keep the offline stack running behind an AWS-compatible endpoint")
     serve.add_argument("--port", type=_port, default=5000, help="port to listen on (default 5000; 0 picks one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to reach it from Docker)")
+    gallery.add_options(serve)
     _add_run_options(serve)
     serve.set_defaults(func=cmd_local_serve)
 

@@ -183,3 +183,25 @@ class GalleryServer:
                 pass
 
         return Handler
+
+
+# -- the CLI's side: ``photosort demo --serve`` (``local serve`` calls server.serve with gallery_port) ---------
+def add_demo_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="afterwards keep the stack running and serve the gallery (prints its URL) until Ctrl-C",
+    )
+    parser.add_argument("--port", type=int, default=5000, help="with --serve: the AWS endpoint's port (default 5000)")
+    add_options(parser)
+
+
+def serve_demo(stack: EmbeddedStack, args: argparse.Namespace) -> None:
+    import sys
+
+    from photosort_local import server
+
+    try:
+        server.serve(stack, "127.0.0.1", args.port, sys.stdout, gallery_port=args.gallery_port)
+    except server.PortInUseError as exc:
+        raise SystemExit(f"photosort: error: {exc}") from exc
