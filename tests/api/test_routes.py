@@ -22,8 +22,8 @@ import pytest
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
-from photosort.models import CollectionKind, ImageMetadata, Label, Membership, Status
-from photosort.repository import ImageRecord, Repository
+from photosort.models import CollectionKind, ImageMetadata, ImageRecord, Label, Membership, Status
+from photosort.repository import Repository
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "functions" / "api" / "app.py"
@@ -44,7 +44,10 @@ def image_id(n: int) -> str:
 
 def _record(n: int, album: str, taken: datetime, labels: tuple[tuple[str, float], ...]) -> ImageRecord:
     iid = image_id(n)
-    return ImageRecord.build(
+    now = datetime.now(UTC)
+    return ImageRecord(
+        created_at=now,
+        updated_at=now,
         image_id=iid,
         bucket=BUCKET,
         source_key=f"incoming/p{n}.jpg",
@@ -269,7 +272,10 @@ def test_unknown_or_malformed_photo_id_is_404(load_api: Loader, iid: str) -> Non
 
 
 def test_rejected_photo_gets_no_presigned_urls(load_api: Loader, aws: Repository) -> None:
-    rec = ImageRecord.build(
+    now = datetime.now(UTC)
+    rec = ImageRecord(
+        created_at=now,
+        updated_at=now,
         image_id=image_id(400),
         bucket=BUCKET,
         source_key="incoming/x.jpg",

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from photosort.repository import ImageRecord, Repository
+from photosort.models import ImageRecord
+from photosort.repository import Repository
 from photosort_local.samples import SAMPLES, find_sample
 
 ROOT = Path(__file__).resolve().parents[2]

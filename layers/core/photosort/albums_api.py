@@ -19,8 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from photosort import constants
 from photosort import constants as env
 from photosort.errors import ConfigurationError, PhotosortError, describe_validation
-from photosort.models import CollectionKind, ImageMetadata, Status
-from photosort.repository import AlbumEntry, ImageRecord, Repository
+from photosort.models import AlbumEntry, CollectionKind, ImageMetadata, ImageRecord, Status
+from photosort.repository import Repository
 from photosort.thumbnails import THUMBNAIL_STATUSES_VALUES, thumbnail_key
 
 IMAGE_ID = re.compile(r"^[0-9a-f]{32}$")
