@@ -7,6 +7,7 @@ checks again that the request carries that identity, so a route added without an
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -145,8 +146,6 @@ def config() -> Response[str]:
 
 
 def _config_body() -> str:
-    import json
-
     cognito = None
     if settings.auth is ApiAuth.COGNITO and settings.cognito_domain and settings.cognito_client_id:
         cognito = {"domain": settings.cognito_domain, "client_id": settings.cognito_client_id}

@@ -13,6 +13,7 @@ Presigned URLs point at the served moto endpoint, which the browser can fetch.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import threading
 import time
@@ -154,7 +155,7 @@ class GalleryServer:
             return 500, {"Content-Type": "application/json"}, b'{"message":"Internal Server Error"}'
         out_headers = {k: str(v) for k, v in (body.get("headers") or {}).items()}
         payload = body.get("body") or ""
-        data = __import__("base64").b64decode(payload) if body.get("isBase64Encoded") else payload.encode("utf-8")
+        data = base64.b64decode(payload) if body.get("isBase64Encoded") else payload.encode("utf-8")
         return int(body["statusCode"]), out_headers, data
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
