@@ -28,16 +28,22 @@ from photosort_local.stack import EmbeddedStack
 
 API_FUNCTION_OUTPUT = "AlbumsApiFunctionName"
 LOCAL_ACCOUNT = "123456789012"
-DEFAULT_GALLERY_PORT = 5001
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--gallery-port",
         type=int,
-        default=DEFAULT_GALLERY_PORT,
-        help=f"port of the gallery page and albums API (default {DEFAULT_GALLERY_PORT}; 0 picks one)",
+        default=None,
+        help="port of the gallery page and albums API on 127.0.0.1 (default: --port + 1, so 5001; 0 picks one)",
     )
+
+
+def gallery_port(port: int, requested: int | None) -> int:
+    """The gallery's port: as requested, else the AWS endpoint's port + 1 (any free port when that is 0)."""
+    if requested is not None:
+        return requested
+    return port + 1 if port else 0
 
 
 def _route_matches(method: str, path: str) -> bool:
@@ -203,6 +209,6 @@ def serve_demo(stack: EmbeddedStack, args: argparse.Namespace) -> None:
     from photosort_local import server
 
     try:
-        server.serve(stack, "127.0.0.1", args.port, sys.stdout, gallery_port=args.gallery_port)
+        server.serve(stack, "127.0.0.1", args.port, sys.stdout, gallery_port=gallery_port(args.port, args.gallery_port))
     except server.PortInUseError as exc:
         raise SystemExit(f"photosort: error: {exc}") from exc

@@ -70,12 +70,13 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         server.check_port_free(args.host, args.port)  # before the stack: fail in a second, not in five
-        if args.gallery_port:
-            server.check_port_free("127.0.0.1", args.gallery_port)
+        web_port = gallery.gallery_port(args.port, args.gallery_port)
+        if web_port:
+            server.check_port_free("127.0.0.1", web_port)
         parameters = stack_parameters(args)
         print("Starting the embedded stack...", file=sys.stderr)
         with running.embedded_stack(parameters) as stack:
-            server.serve(stack, args.host, args.port, sys.stdout, gallery_port=args.gallery_port)
+            server.serve(stack, args.host, args.port, sys.stdout, gallery_port=web_port)
     except server.PortInUseError as exc:
         raise CliError(str(exc)) from exc
     print("Stopped.", file=sys.stderr)
