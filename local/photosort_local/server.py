@@ -124,14 +124,18 @@ def _print_guide(
         f"  aws {ep} s3 cp photo.jpg s3://{stack.bucket}/incoming/",
         f"  aws {ep} s3 ls s3://{stack.bucket}/ --recursive",
         f"  photosort albums {ep} --table {stack.table}",
-        f"  aws {ep} dynamodb query --table-name {stack.table} "
-        f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}",
+        (
+            f"  aws {ep} dynamodb query --table-name {stack.table} "
+            f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}"
+        ),
         f"  aws {ep} sqs get-queue-attributes --queue-url {dlq} --attribute-names ApproximateNumberOfMessages",
         f"  photosort replay-dlq {ep} --stack {stack.stack_name}",
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
-        f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
-        "--add-host host.docker.internal:host-gateway",
+        (
+            f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
+            "--add-host host.docker.internal:host-gateway"
+        ),
         f"  (the event names s3://{stack.bucket}/{SAM_SAMPLE_KEY}, a sample photo outside incoming/)",
         "",
         READY,
@@ -160,7 +164,7 @@ def serve(
     gallery = None
     try:
         bound_host, bound_port = server.get_host_and_port()
-        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
+        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104 - a comparison, not a bind
         endpoint = f"http://{shown}:{bound_port}"
         if gallery_port is not None:
             # loopback only, whatever --host says: the gallery stands in for the API's authorizer

@@ -51,7 +51,8 @@ def _decode_token(token: str, belongs: Callable[[str, str], bool]) -> dict[str, 
 
 
 def _to_ddb(value: Any) -> dict[str, Any]:
-    return _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    serialized: Any = _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))  # a TypedDict in the stubs
+    return serialized
 
 
 def _item(fields: dict[str, Any]) -> dict[str, Any]:

@@ -78,6 +78,16 @@ class Settings(BaseModel):
             max_labels=self.max_labels, min_confidence=self.min_confidence, max_pixels=self.max_image_pixels
         )
 
+    def require_custom_labels_arn(self) -> str:
+        if not self.custom_labels_project_version_arn:
+            raise ConfigurationError(f"{env.CUSTOM_LABELS_PROJECT_VERSION_ARN} is not set")
+        return self.custom_labels_project_version_arn
+
+    def require_sagemaker_endpoint(self) -> str:
+        if not self.sagemaker_endpoint_name:
+            raise ConfigurationError(f"{env.SAGEMAKER_ENDPOINT_NAME} is not set")
+        return self.sagemaker_endpoint_name
+
     def require_table(self) -> str:
         if not self.table_name:
             raise ConfigurationError(f"{env.TABLE_NAME} is not set")

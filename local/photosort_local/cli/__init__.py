@@ -25,8 +25,12 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
+from photosort_local.checkout import CheckoutError
 from photosort_local.cli import albums, classify, cost, demo, local, replay_dlq
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
+
+LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "tqdm", "matplotlib", "skimage", "sklearn", "werkzeug"})
+"""Top-level modules of the ``local`` extra: the embedded stack, the rules loader, the progress bar, the plots."""
 
 COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost, replay_dlq)
 """Every command module, in the order ``photosort --help`` lists them."""
@@ -60,6 +64,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), exc.exit_code)
     except ConfigurationError as exc:
         return _fail(str(exc), 2)
+    except CheckoutError as exc:
+        return _fail(str(exc), 1)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in LOCAL_EXTRA:
+            raise
+        return _fail(
+            f"{exc.name} is missing: this command needs photosort's local extra (pip install -e '.[local]')", 1
+        )
     except (PhotosortError, BotoCoreError, ClientError) as exc:
         return _fail(str(exc), 1)
     return code

@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from photosort_local import checkout
 from photosort_local.cost.prices import load_prices, price
-from photosort_local.sam import load_sam_template
 
-REPO = Path(__file__).resolve().parents[3]
-TEMPLATE = REPO / "template.yaml"
+REPO = checkout.REPO_ROOT
+TEMPLATE = checkout.TEMPLATE
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
 BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker")
@@ -70,11 +70,13 @@ SAGEMAKER_INSTANCES = 1
 
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
     """MemorySize per function (short name: inspect, classify, ...): the function's own, else Globals, else 128."""
-    return dict(_function_memory(path, path.stat().st_mtime_ns))
+    return dict(_function_memory(path, checkout.require(path).stat().st_mtime_ns))
 
 
 @functools.lru_cache(maxsize=8)
 def _function_memory(path: Path, _mtime: int) -> tuple[tuple[str, int], ...]:
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
     template = load_sam_template(path)
     default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
     out = {}

@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 from photosort.models import Classification, ImageMetadata, ObjectRef
 
-ClientFactory = Callable[[str], Any]
-"""Builds a boto3 client for a service name, e.g. ``boto3.client``. Injected so nothing is built at import."""
+ClientFactory = Callable[..., Any]
+"""Builds a boto3 client for a service name (called with the name only), e.g. ``boto3.client``. Injected so
+nothing is built at import."""
 
 
 @dataclass
