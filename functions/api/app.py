@@ -171,12 +171,12 @@ def static_file() -> Response[str]:
 
 
 # ------------------------------------------------------------------------------------------------ errors
-@app.exception_handler(ApiProblem)
+@app.exception_handler(ApiProblem)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def problem(exc: ApiProblem) -> Response[str]:
     return _error(exc.status, exc.code, exc.message)
 
 
-@app.exception_handler(InvalidPageTokenError)
+@app.exception_handler(InvalidPageTokenError)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def bad_token(exc: InvalidPageTokenError) -> Response[str]:
     return _error(400, "BadPageToken", str(exc))
 
@@ -186,7 +186,7 @@ def not_found(exc: Exception) -> Response[str]:
     return _error(404, "NotFound", f"no route for {app.current_event.http_method} {app.current_event.path}")
 
 
-@app.exception_handler(Exception)
+@app.exception_handler(Exception)  # type: ignore[untyped-decorator]  # Powertools leaves it untyped
 def unexpected(exc: Exception) -> Response[str]:
     logger.exception("unexpected error")
     return _error(500, "InternalError", "unexpected error; see the function's logs")

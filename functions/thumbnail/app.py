@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -23,7 +25,7 @@ s3 = boto3.client("s3")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=ThumbnailInput)
-def lambda_handler(event: ThumbnailInput, context: LambdaContext) -> dict:
+def lambda_handler(event: ThumbnailInput, context: LambdaContext) -> dict[str, Any]:
     result = pipeline.thumbnail(s3, event.inspection, event.decision, settings)
     logger.info("thumbnail", image_id=event.decision.image_id, key=result.key, bytes=result.bytes)
     metrics.add_metric(name="ThumbnailsWritten", unit=MetricUnit.Count, value=1 if result.key else 0)

@@ -50,7 +50,7 @@ def _route_matches(method: str, path: str) -> bool:
     """The template's routes: GET /, GET /{asset} (one segment), GET /api/{proxy+}."""
     if method != "GET":
         return False
-    if path == "/" or path.startswith("/api/") and len(path) > len("/api/"):
+    if path == "/" or (path.startswith("/api/") and len(path) > len("/api/")):
         return True
     return path.count("/") == 1 and len(path) > 1
 
@@ -117,7 +117,8 @@ class GalleryServer:
     """Serves the deployed AlbumsApiFunction of ``stack`` over HTTP until :meth:`stop`."""
 
     def __init__(self, stack: EmbeddedStack, aws_endpoint: str, host: str = "127.0.0.1", port: int = 0) -> None:
-        assert stack.runner is not None, "the stack is not started"
+        if stack.runner is None:
+            raise RuntimeError("the stack is not started")
         self._runner = stack.runner
         self.function = stack.outputs[API_FUNCTION_OUTPUT]
         spec = self._runner.specs[self.function]
@@ -131,8 +132,8 @@ class GalleryServer:
 
     @property
     def url(self) -> str:
-        host, port = self._httpd.server_address[:2]
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        host, port = str(self._httpd.server_address[0]), int(self._httpd.server_address[1])
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104 - a comparison, not a bind
         return f"http://{shown}:{port}/"
 
     def start(self) -> GalleryServer:

@@ -253,7 +253,7 @@ def test_urls_route(load_api: Loader) -> None:
 
 def test_faces_are_shown_when_recorded(load_api: Loader, aws: Repository) -> None:
     """Another step may add faces to the stored item; the API passes them through."""
-    aws._db.update_item(  # noqa: SLF001 - stands in for a writer this branch does not have
+    aws._db.update_item(
         TableName=TABLE,
         Key={"PK": {"S": f"IMAGE#{image_id(2)}"}, "SK": {"S": "IMAGE"}},
         UpdateExpression="SET faces = :f",

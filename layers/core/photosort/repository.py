@@ -290,7 +290,7 @@ class Repository:
             "Limit": min(max_read, 250),
         }
         if next_token:
-            kwargs["ExclusiveStartKey"] = _decode_token(next_token, lambda pk, sk: pk.startswith("IMAGE#"))
+            kwargs["ExclusiveStartKey"] = _decode_token(next_token, lambda pk, _sk: pk.startswith("IMAGE#"))
         found: list[tuple[float, ImageRecord]] = []
         read = 0
         while True:

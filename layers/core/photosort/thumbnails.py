@@ -11,7 +11,8 @@ import re
 from io import BytesIO
 
 from photosort import constants
-from photosort.imaging import DEFAULT_MAX_PIXELS, load_rgb
+from photosort.imaging import load_rgb
+from photosort.models import DEFAULT_MAX_PIXELS
 
 THUMBNAIL_SIDE = 320  # pixels on the long side (the gallery shows them at up to 220 CSS px; sharp on 1.5x screens)
 THUMBNAIL_QUALITY = 78
