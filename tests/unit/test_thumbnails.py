@@ -15,7 +15,7 @@ from photosort.errors import ImageUnusableError, SourceChangedError
 from photosort.models import Decision, ImageMetadata, Inspection, Status
 from photosort.settings import Settings
 from tests.reliability import images
-from tests.unit.conftest import BUCKET, put
+from tests.support.buckets import BUCKET, put
 
 
 def _open(data: bytes) -> Image.Image:

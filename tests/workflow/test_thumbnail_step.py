@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 
 from PIL import Image
-from tests.workflow.conftest import Harness
 
 from photosort.models import Status
 from tests.reliability import images
+from tests.support.harness import Harness
 
 
 def test_a_sorted_photo_gets_an_upright_thumbnail_and_starts_nothing_else(harness: Harness) -> None:
