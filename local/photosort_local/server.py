@@ -99,7 +99,9 @@ def _dead_letter_queue_url(stack: EmbeddedStack) -> str:
     return stack.outputs.get("DeadLetterQueueUrl", "")
 
 
-def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Path], out: IO[str]) -> None:
+def _print_guide(
+    stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Path], out: IO[str], gallery_url: str | None = None
+) -> None:
     ep = f"--endpoint-url {endpoint}"
     values = shlex.quote(json.dumps({":pk": {"S": "ALBUM#pets"}}))
     creds = " ".join(f"{k}={v}" for k, v in FAKE_ACCOUNT_ENV.items() if k != "AWS_DEFAULT_REGION")
@@ -112,10 +114,12 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
         f"  state machine  {stack.state_machine_arn}",
         f"  dead letters   {dlq}",
         f"  lambda logs    {stack.log_dir}",
+        *([f"  gallery        {gallery_url}  (the albums API under {gallery_url}api/)"] if gallery_url else []),
         "",
         "Environment for AWS tools (boto3 and AWS CLI v2 read AWS_ENDPOINT_URL; CLI v1 needs --endpoint-url):",
         f"  export AWS_ENDPOINT_URL={endpoint} {creds} AWS_DEFAULT_REGION={stack.region}",
         "",
+        *([f"Open the gallery: {gallery_url}", ""] if gallery_url else []),
         "Try:",
         f"  aws {ep} s3 cp photo.jpg s3://{stack.bucket}/incoming/",
         f"  aws {ep} s3 ls s3://{stack.bucket}/ --recursive",
@@ -139,18 +143,38 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
     print("\n".join(lines), file=out, flush=True)
 
 
-def serve(stack: EmbeddedStack, host: str, port: int, out: IO[str], stop: threading.Event | None = None) -> None:
-    """Serve ``stack`` on ``host:port`` (0 picks a free port) until ``stop`` is set or a signal arrives."""
+def serve(
+    stack: EmbeddedStack,
+    host: str,
+    port: int,
+    out: IO[str],
+    stop: threading.Event | None = None,
+    gallery_port: int | None = None,
+) -> None:
+    """Serve ``stack`` on ``host:port`` (0 picks a free port) until ``stop`` is set or a signal arrives; with
+    ``gallery_port``, the gallery page and albums API too (photosort_local.gallery)."""
+    from photosort_local.gallery import GalleryServer
+
     check_port_free(host, port)  # again: the stack took a few seconds to start
+    if gallery_port:
+        check_port_free("127.0.0.1", gallery_port)
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     stop = stop or threading.Event()
+    gallery = None
     try:
         bound_host, bound_port = server.get_host_and_port()
         shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104 - a comparison, not a bind
+        endpoint = f"http://{shown}:{bound_port}"
+        if gallery_port is not None:
+            # loopback only, whatever --host says: the gallery stands in for the API's authorizer
+            gallery = GalleryServer(stack, endpoint, "127.0.0.1", gallery_port).start()
         with tempfile.TemporaryDirectory(prefix="photosort-serve-") as folder, _stop_on_signals(stop):
-            _print_guide(stack, f"http://{shown}:{bound_port}", _write_sam_files(stack, bound_port, Path(folder)), out)
+            sam_files = _write_sam_files(stack, bound_port, Path(folder))
+            _print_guide(stack, endpoint, sam_files, out, gallery.url if gallery else None)
             while not stop.wait(0.5):
                 pass
     finally:
+        if gallery is not None:
+            gallery.stop()
         server.stop()

@@ -78,7 +78,7 @@ def _read_until_ready(process: subprocess.Popen[str]) -> str:
 def served() -> Iterator[Served]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_ENDPOINT_URL", "AWS_PROFILE"))}
     process = subprocess.Popen(
-        [str(ENTRY_POINT), "local", "serve", "--port", "0"],
+        [str(ENTRY_POINT), "local", "serve", "--port", "0", "--gallery-port", "0"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -124,10 +124,10 @@ def test_upload_through_server_is_sorted(served: Served, uploaded: ImageRecord) 
     while time.monotonic() < deadline:
         listed = s3.list_objects_v2(Bucket=served.bucket).get("Contents", [])
         keys = [o["Key"] for o in listed if not o["Key"].startswith("sam-local/")]  # serve's sam local sample
-        if keys == [uploaded.destination_key]:
+        if keys == [uploaded.destination_key, f"thumbnails/{uploaded.image_id}.webp"]:
             break
         time.sleep(0.2)
-    assert keys == [uploaded.destination_key]
+    assert keys == [uploaded.destination_key, f"thumbnails/{uploaded.image_id}.webp"]
 
 
 def test_albums_json(cli, served: Served, uploaded: ImageRecord) -> None:

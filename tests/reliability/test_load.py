@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pytest
 from PIL import Image
 
+from photosort import constants
 from photosort.models import Status
 from photosort.repository import Repository
 from photosort_local.samples import SAMPLES, find_sample
@@ -107,9 +108,13 @@ def verify(stack: EmbeddedStack, uploads: list[Upload], outcomes: list) -> None:
     s3 = stack.s3
     repo = Repository(stack.client("dynamodb"), stack.table)
     pages = s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
-    keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    every_key = [o["Key"] for page in pages for o in page.get("Contents", [])]
+    keys = [k for k in every_key if not k.startswith(constants.THUMBNAILS_PREFIX)]  # photos; thumbnails below
     records = list(repo.scan_images())
     by_source = Counter(r.source_key for r in records)
+    in_gallery = {r.image_id for r in records if r.status in (Status.SORTED, Status.UNSORTED)}
+    thumbs = {k for k in every_key if k.startswith(constants.THUMBNAILS_PREFIX)}
+    assert thumbs == {f"{constants.THUMBNAILS_PREFIX}{i}.webp" for i in in_gallery}, "one thumbnail per sorted photo"
 
     assert [k for k in keys if k.startswith("incoming/")] == [], "nothing may remain in incoming/"
     assert len(keys) == len(uploads), "every input is in exactly one place"

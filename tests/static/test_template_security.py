@@ -18,7 +18,15 @@ from photosort import constants
 
 REPO = Path(__file__).resolve().parents[2]
 
-FUNCTIONS = ("InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunction", "QuarantineFunction")
+WORKFLOW_FUNCTIONS = (
+    "InspectFunction",
+    "ClassifyFunction",
+    "RecordFunction",
+    "SortFunction",
+    "QuarantineFunction",
+    "ThumbnailFunction",
+)
+FUNCTIONS = (*WORKFLOW_FUNCTIONS, "AlbumsApiFunction")
 STATE_MACHINE = "PhotoWorkflow"
 
 # Upper bound of what each function may do: exactly the calls its handler and layers/core/photosort make.
@@ -60,6 +68,10 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     },
+    "ThumbnailFunction": {"s3:GetObject", "s3:PutObject"},
+    # read-only: Repository.get/get_album (GetItem), list_albums/list_album (Query), search_label (Scan);
+    # GetObject only to presign thumbnail and original URLs
+    "AlbumsApiFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "s3:GetObject"},
 }
 
 # The only actions that may be granted on Resource "*", and why.
@@ -210,8 +222,19 @@ def _write_prefixes(cfn: dict[str, Any], fn: str) -> set[str]:
 def test_sort_writes_every_output_prefix_but_failed_and_quarantine_only_failed(cfn_template: dict[str, Any]) -> None:
     assert _write_prefixes(cfn_template, "SortFunction") == set(constants.OUTPUT_PREFIXES) - {constants.FAILED_PREFIX}
     assert _write_prefixes(cfn_template, "QuarantineFunction") == {constants.FAILED_PREFIX}
-    for fn in ("InspectFunction", "ClassifyFunction", "RecordFunction"):
+    assert _write_prefixes(cfn_template, "ThumbnailFunction") == {constants.THUMBNAILS_PREFIX}
+    for fn in ("InspectFunction", "ClassifyFunction", "RecordFunction", "AlbumsApiFunction"):
         assert _write_prefixes(cfn_template, fn) == set(), f"{fn} must not write to S3"
+
+
+def test_the_albums_api_reads_only_thumbnails_and_album_originals(cfn_template: dict[str, Any]) -> None:
+    read = {
+        (_bucket_subpath(r) or "").removesuffix("*")
+        for st in _function_statements(cfn_template, "AlbumsApiFunction")
+        if "s3:GetObject" in _as_list(st["Action"])
+        for r in _as_list(st["Resource"])
+    }
+    assert read == {constants.THUMBNAILS_PREFIX, constants.ALBUMS_PREFIX, constants.INVENTORY_PREFIX}
 
 
 def test_the_rules_parameter_grant_names_only_that_parameter(cfn_template: dict[str, Any]) -> None:
@@ -234,7 +257,7 @@ def test_dynamodb_grants_are_on_photo_table_only(cfn_template: dict[str, Any]) -
                 assert _as_list(st["Resource"]) == [{"Fn::GetAtt": ["PhotoTable", "Arn"]}], (fn, st)
 
 
-def test_state_machine_invokes_exactly_the_five_functions(cfn_template: dict[str, Any]) -> None:
+def test_state_machine_invokes_exactly_the_workflow_functions(cfn_template: dict[str, Any]) -> None:
     invoked = set()
     for st in _statements(_role_of(cfn_template, STATE_MACHINE)):
         if "lambda:InvokeFunction" in _as_list(st["Action"]):
@@ -242,7 +265,7 @@ def test_state_machine_invokes_exactly_the_five_functions(cfn_template: dict[str
                 m = re.search(r"function:\$\{functionName\}", resource["Fn::Sub"][0])
                 assert m, resource
                 invoked.add(resource["Fn::Sub"][1]["functionName"]["Ref"])
-    assert invoked == set(FUNCTIONS)
+    assert invoked == set(WORKFLOW_FUNCTIONS)
 
 
 # -- storage ---------------------------------------------------------------------------------------------

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from samtranslator.yaml_helper import yaml_parse
 
 from photosort_local.samples import find_sample
 from tests.support.harness import Harness
@@ -73,5 +75,6 @@ def test_put_and_copy_carry_s3s_reason(harness: Harness) -> None:
 
 def test_functions_keep_the_templates_architecture(harness: Harness) -> None:
     functions = harness.stack.client("lambda").list_functions()["Functions"]
-    assert len(functions) == 6  # the five steps and the incoming/ sweeper
+    template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())["Resources"]
+    assert len(functions) == sum(r["Type"] == "AWS::Serverless::Function" for r in template.values()) == 8
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}

@@ -31,6 +31,7 @@ UNSORTED_PREFIX = "unsorted/"
 REJECTED_PREFIX = "rejected/"
 FAILED_PREFIX = "failed/"
 DUPLICATES_PREFIX = "duplicates/"
+THUMBNAILS_PREFIX = "thumbnails/"  # written by the Thumbnail step; never a photo's destination
 OUTPUT_PREFIXES = (
     ALBUMS_PREFIX,
     INVENTORY_PREFIX,
@@ -43,3 +44,11 @@ OUTPUT_PREFIXES = (
 # The incoming/ sweeper (functions/sweep): what it re-drives and where.
 BUCKET_NAME = "PHOTOSORT_BUCKET_NAME"
 STATE_MACHINE_ARN = "PHOTOSORT_STATE_MACHINE_ARN"
+
+# The albums API (functions/api) and the gallery page.
+API_AUTH = "PHOTOSORT_API_AUTH"
+ALLOWED_ORIGIN = "PHOTOSORT_ALLOWED_ORIGIN"
+URL_TTL = "PHOTOSORT_URL_TTL"
+COGNITO_DOMAIN = "PHOTOSORT_COGNITO_DOMAIN"
+COGNITO_CLIENT_ID = "PHOTOSORT_COGNITO_CLIENT_ID"
+PRESIGN_ENDPOINT = "PHOTOSORT_PRESIGN_ENDPOINT"  # local only: where presigned URLs point (the served moto endpoint)

@@ -70,3 +70,7 @@ class HashClaimedError(PhotosortError):
     def __init__(self, owner: str) -> None:
         super().__init__(f"content already recorded as image {owner}")
         self.owner = owner
+
+
+class InvalidPageTokenError(PhotosortError):
+    """A pagination token that this table never issued for this listing (malformed, altered, or another list's)."""

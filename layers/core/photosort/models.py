@@ -241,6 +241,14 @@ class Page:
     next_token: str | None
 
 
+@dataclass(frozen=True)
+class ImagePage:
+    """A page of image records (label search); ``next_token`` resumes after it."""
+
+    items: list[ImageRecord]
+    next_token: str | None
+
+
 class Decision(_Model):
     """Where an image goes and why; the output of the Record step and the input of Sort."""
 
@@ -320,3 +328,19 @@ class SweepInput(BaseModel):
     max_objects: int = Field(100, ge=1, le=1000)
     max_redrives: int = Field(2, ge=0, le=10)
     max_scanned: int = Field(10_000, ge=1, le=1_000_000)
+
+
+# -- thumbnails (the Thumbnail step, after Sort) ---------------------------------------------------------------
+class ThumbnailInput(_Model):
+    inspection: Inspection
+    decision: Decision
+
+
+class ThumbnailResult(_Model):
+    """``key`` is None when the photo gets no thumbnail (``skipped`` says why)."""
+
+    key: str | None = None
+    bytes: int = 0
+    width: int = 0
+    height: int = 0
+    skipped: str | None = None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -23,8 +23,8 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
-from photosort.errors import HashClaimedError, PhotosortError, StoreBusyError
-from photosort.models import AlbumEntry, AlbumSummary, ImageRecord, Membership, Page, Status
+from photosort.errors import HashClaimedError, InvalidPageTokenError, PhotosortError, StoreBusyError
+from photosort.models import AlbumEntry, AlbumSummary, ImagePage, ImageRecord, Membership, Page, Status
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -56,6 +56,26 @@ class _ThrottleAsBusy:
                 raise
 
         return call
+
+
+def _encode_token(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def _decode_token(token: str, belongs: Callable[[str, str], bool]) -> dict[str, Any]:
+    """The ExclusiveStartKey a token stands for; InvalidPageTokenError unless it is a key of this listing."""
+    try:
+        key = json.loads(base64.urlsafe_b64decode(token.encode("ascii") + b"=" * (-len(token) % 4)))
+    except (ValueError, UnicodeError) as exc:
+        raise InvalidPageTokenError("the page token is malformed") from exc
+    if not isinstance(key, dict) or not all(
+        isinstance(v, dict) and list(v) == ["S"] and isinstance(v["S"], str) for v in key.values()
+    ):
+        raise InvalidPageTokenError("the page token is malformed")
+    pk, sk = key.get("PK", {}).get("S"), key.get("SK", {}).get("S")
+    if pk is None or sk is None or not belongs(pk, sk):
+        raise InvalidPageTokenError("the page token belongs to another listing")
+    return key
 
 
 def _to_ddb(value: Any) -> dict[str, Any]:
@@ -279,9 +299,50 @@ class Repository:
             "Limit": limit,
         }
         if next_token:
-            kwargs["ExclusiveStartKey"] = json.loads(base64.urlsafe_b64decode(next_token.encode()))
+            kwargs["ExclusiveStartKey"] = _decode_token(next_token, lambda pk, _sk: pk == f"ALBUM#{album}")
         resp = self._db.query(**kwargs)
         items = [AlbumEntry.model_validate(_from_ddb(i)) for i in resp.get("Items", [])]
         last = resp.get("LastEvaluatedKey")
-        token = base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None
-        return Page(items=items, next_token=token)
+        return Page(items=items, next_token=_encode_token(last) if last else None)
+
+    # -- reads for the albums API ------------------------------------------------------------------------
+    def get_album(self, album: str) -> AlbumSummary | None:
+        """One album's (or inventory category's) summary with its count, or None if it never had a photo."""
+        found = self._db.get_item(TableName=self._table, Key=_item({"PK": "ALBUMS", "SK": f"ALBUM#{album}"}))
+        return AlbumSummary.model_validate(_from_ddb(found["Item"])) if "Item" in found else None
+
+    def search_label(
+        self, label: str, *, limit: int = 50, next_token: str | None = None, max_read: int = 1000
+    ) -> ImagePage:
+        """Images with a label named ``label`` (case-insensitive), best confidence first within a page.
+
+        A paginated Scan over image records, reading at most ``max_read`` items per call: there is no label
+        index (one item per label per photo would multiply the write cost of every photo). The token resumes
+        where the scan stopped, so every image is visited once across pages.
+        """
+        wanted = label.casefold()
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#t = :t",
+            "ExpressionAttributeNames": {"#t": "type"},
+            "ExpressionAttributeValues": _item({":t": "image"}),
+            "Limit": min(max_read, 250),
+        }
+        if next_token:
+            kwargs["ExclusiveStartKey"] = _decode_token(next_token, lambda pk, _sk: pk.startswith("IMAGE#"))
+        found: list[tuple[float, ImageRecord]] = []
+        read = 0
+        while True:
+            resp = self._db.scan(**kwargs)
+            read += resp.get("ScannedCount", 0)
+            for item in resp.get("Items", []):
+                record = ImageRecord.model_validate(_from_ddb(item))
+                best = max((x.confidence for x in record.labels if x.name.casefold() == wanted), default=None)
+                if best is not None:
+                    found.append((best, record))
+            last = resp.get("LastEvaluatedKey")
+            if last is None or len(found) >= limit or read >= max_read:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        found.sort(key=lambda pair: (-pair[0], pair[1].image_id))
+        return ImagePage(items=[record for _, record in found], next_token=_encode_token(last) if last else None)

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photosort import constants
-from photosort_local import report
+from photosort_local import gallery, report
 from photosort_local.cli import running
 from photosort_local.cli.common import PROG, CliError
 from photosort_local.cli.inputs import Upload, add_out_options, check_out_dir
@@ -28,6 +28,7 @@ def add_parser(subcommands: Subcommands) -> None:
     )
     demo.add_argument("--json", action="store_true", help="one JSON document: albums, photos, incoming leftovers")
     add_out_options(demo, required=False)
+    gallery.add_demo_options(demo)
     demo.set_defaults(run=run)
 
 
@@ -69,13 +70,15 @@ def run(args: argparse.Namespace) -> int:
         left = [k for k in running.bucket_keys(stack) if k.startswith(constants.INCOMING_PREFIX)]
         written = running.write_tree(stack, out) if out is not None else 0
         running.picture(args, stack, outcomes, "photosort demo: the sample photos, sorted")
-    if args.json:
-        photos = [o.to_json() for o in outcomes]
-        report.print_json({"albums": report.albums_json(albums), "photos": photos, "incoming": left}, sys.stdout)
-        return 0
-    _print_demo(outcomes, albums, left, took)
-    if out is not None:
-        print(f"Wrote {written} file(s) to {out}/", file=sys.stdout)
-    if args.picture:
-        print(f"Picture: {args.picture}", file=sys.stdout)
+        if args.json:
+            photos = [o.to_json() for o in outcomes]
+            report.print_json({"albums": report.albums_json(albums), "photos": photos, "incoming": left}, sys.stdout)
+        else:
+            _print_demo(outcomes, albums, left, took)
+            if out is not None:
+                print(f"Wrote {written} file(s) to {out}/", file=sys.stdout)
+            if args.picture:
+                print(f"Picture: {args.picture}", file=sys.stdout)
+        if args.serve:  # keep the stack up: the gallery and the AWS endpoint, until Ctrl-C
+            gallery.serve_demo(stack, args)
     return 0

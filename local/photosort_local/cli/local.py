@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from photosort_local import report
+from photosort_local import gallery, report
 from photosort_local.cli import running
 from photosort_local.cli.common import CliError, port
 from photosort_local.cli.inputs import add_out_options, add_run_options, check_out_dir, find_inputs, stack_parameters
@@ -33,6 +33,7 @@ def add_parser(subcommands: Subcommands) -> None:
     serve = sub.add_parser("serve", help="keep the offline stack running behind an AWS-compatible endpoint")
     serve.add_argument("--port", type=port, default=5000, help="port to listen on (default 5000; 0 picks one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to reach it from Docker)")
+    gallery.add_options(serve)
     add_run_options(serve)
     local.set_defaults(run=run)
 
@@ -69,10 +70,13 @@ def serve(args: argparse.Namespace) -> int:
 
     try:
         server.check_port_free(args.host, args.port)  # before the stack: fail in a second, not in five
+        web_port = gallery.gallery_port(args.port, args.gallery_port)
+        if web_port:
+            server.check_port_free("127.0.0.1", web_port)
         parameters = stack_parameters(args)
         print("Starting the embedded stack...", file=sys.stderr)
         with running.embedded_stack(parameters) as stack:
-            server.serve(stack, args.host, args.port, sys.stdout)
+            server.serve(stack, args.host, args.port, sys.stdout, gallery_port=web_port)
     except server.PortInUseError as exc:
         raise CliError(str(exc)) from exc
     print("Stopped.", file=sys.stderr)

@@ -135,7 +135,7 @@ def write_tree(stack: EmbeddedStack, out: Path) -> int:
     """Download every object except under incoming/ to ``out``/<key>; returns how many were written."""
     s3, root, written = stack.s3, out.resolve(), 0
     for key in bucket_keys(stack):
-        if key.startswith(constants.INCOMING_PREFIX) or key.endswith("/"):
+        if key.startswith((constants.INCOMING_PREFIX, constants.THUMBNAILS_PREFIX)) or key.endswith("/"):  # photos only
             continue
         target = (root / key).resolve()
         if not target.is_relative_to(root):

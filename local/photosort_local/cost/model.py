@@ -39,13 +39,14 @@ TEMPLATE = checkout.TEMPLATE
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
 BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker", "bedrock")
-FUNCTIONS = ("inspect", "classify", "record", "sort")  # quarantine only runs on failures
+FUNCTIONS = ("inspect", "classify", "record", "sort", "thumbnail")  # quarantine only runs on failures
 SECONDS_PER_MONTH = 730 * 3600
 
 # Defaults when there are no bench results: warm handler CPU time in ms at 1 full vCPU (measured on the
 # embedded stack, serial run, rounded) and AWS API calls per invocation (each adds API_LATENCY_MS of waiting).
-DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0}
-API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 4}  # sort: HEAD x2, COPY, DELETE
+# thumbnail: make_thumbnail on a 12 MP JPEG (DCT-scaled decode + WebP encode) took 24 ms CPU here, plus the handler.
+DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0, "thumbnail": 40.0}
+API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 4, "thumbnail": 2}  # sort: HEAD x2, COPY, DELETE
 API_LATENCY_MS = 15.0  # one S3 / DynamoDB request from Lambda in-region (assumption)
 REMOTE_CLASSIFY_MS = {
     "rekognition": 400.0,
@@ -68,7 +69,8 @@ METRIC_FUNCTIONS = ("record",)  # the only step that emits metrics on the sorted
 IMAGE_ITEM_KB = 3  # the image record with 20 labels and metadata (rounded up to whole KB)
 SMALL_ITEM_KB = 1
 MEMBERSHIPS = 2
-STANDARD_TRANSITIONS = 6  # Inspect, IsStillThere, IsUsable, Classify, Record, Sort
+STANDARD_TRANSITIONS = 9  # Inspect, IsStillThere, IsUsable, Classify, Record, Sort, NeedsThumbnail, Thumbnail, Sorted
+THUMBNAIL_KB = 13  # a 320 px WebP (q78) of a photo: 6-16 KB for the sample photos, 14 KB for a 12 MP JPEG
 CUSTOM_LABELS_INFERENCE_UNITS = 1
 SAGEMAKER_INSTANCE = "ml.c5.large"
 SAGEMAKER_INSTANCES = 1
@@ -322,23 +324,31 @@ def estimate(
     # -- S3
     classify_gets = 0 if backend in ("rekognition", "custom-labels") else 1
     service_gets = 1 if backend in ("rekognition", "custom-labels") else 0  # Rekognition reads the object itself
-    gets = 1 + 1 + classify_gets + service_gets + 2  # inspect HEAD+GET, classify GET, sort 2 HEADs
-    puts = 1 + 1  # the upload PUT, sort COPY
+    gets = 1 + 1 + classify_gets + service_gets + 2 + 1  # inspect HEAD+GET, classify GET, sort 2 HEADs, thumbnail GET
+    puts = 1 + 1 + 1  # the upload PUT, sort COPY, thumbnail PUT
     add(
         "S3",
-        f"PUT/COPY ({puts}/photo: upload PUT, sort COPY)",
+        f"PUT/COPY ({puts}/photo: upload PUT, sort COPY, thumbnail PUT)",
         n * puts / 1000.0,
         "1k requests",
         price(p, "s3", "put_copy_post_list"),
     )
     add(
         "S3",
-        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 2 HEAD (the copy is verified by its checksum))",
+        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 2 HEAD (the copy is verified by its checksum), "
+        "thumbnail GET)",
         n * gets / 1000.0,
         "1k requests",
         price(p, "s3", "get_head_select"),
     )
     add("S3", "DELETE (1/photo, free)", n / 1000.0, "1k requests", price(p, "s3", "delete"))
+    add(
+        "S3",
+        f"thumbnail storage, Standard (~{THUMBNAIL_KB} KB/photo; accumulates month over month)",
+        n * THUMBNAIL_KB / 1024 / 1024,
+        "GB-month",
+        price(p, "s3", "standard_storage_gb_month"),
+    )
 
     # -- DynamoDB
     gsis = gsi_item_kb()
