@@ -17,7 +17,7 @@ def label(name: str, confidence: float, *parents: str) -> Label:
 
 
 def test_presets_load() -> None:
-    assert [r.album for r in load_rules("family").rules][:3] == ["people", "pets", "animals"]
+    assert [r.album for r in load_rules("family").rules][:4] == ["people", "group", "pets", "animals"]
     assert {r.kind.value for r in load_rules("dealership").rules} == {"inventory"}
 
 

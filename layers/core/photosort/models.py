@@ -63,10 +63,26 @@ class Label(_Model):
     categories: tuple[str, ...] = ()
 
 
+class Face(_Model):
+    """A detected face. The box is in fractions of the upright image (as Rekognition's ``BoundingBox``)."""
+
+    left: float = Field(ge=0, le=1)
+    top: float = Field(ge=0, le=1)
+    width: float = Field(ge=0, le=1)
+    height: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=100)
+
+
 class Classification(_Model):
     labels: tuple[Label, ...]
     backend: str
     model_version: str
+    faces: tuple[Face, ...] | None = None
+    """The faces found, most confident first; None when the backend does not detect faces."""
+
+    @property
+    def face_count(self) -> int | None:
+        return None if self.faces is None else len(self.faces)
 
 
 class Status(StrEnum):

@@ -181,7 +181,7 @@ def record(
         saved, created = repo.save(rec, claim_hash=False)
         return _decision(saved, created)
 
-    memberships = routing.match(rules, classification.labels)
+    memberships = routing.match(rules, classification.labels, face_count=classification.face_count)
     primary = memberships[0] if memberships else None
     prefix, template = routing.destination_for(primary, rules)
     meta = inspection.metadata

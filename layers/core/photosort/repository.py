@@ -29,6 +29,7 @@ from photosort.errors import PhotosortError, StoreBusyError
 from photosort.models import (
     Classification,
     CollectionKind,
+    Face,
     ImageMetadata,
     Label,
     Membership,
@@ -63,6 +64,8 @@ class ImageRecord(BaseModel):
     reason: str
     sha256: str | None = None
     labels: tuple[Label, ...] = ()
+    face_count: int | None = None  # None: the backend does not detect faces
+    faces: tuple[Face, ...] = ()
     backend: str | None = None
     model_version: str | None = None
     metadata: ImageMetadata | None = None
@@ -79,6 +82,8 @@ class ImageRecord(BaseModel):
         if classification is not None:
             extra = {
                 "labels": classification.labels,
+                "face_count": classification.face_count,
+                "faces": classification.faces or (),
                 "backend": classification.backend,
                 "model_version": classification.model_version,
             }

@@ -8,7 +8,8 @@ shorter side resized to 256 (bicubic), centre crop 224x224, then ``(x - 127) / 1
 
 Labels: the most likely ImageNet classes (with their general parents, e.g. tabby cat -> Cat -> Animal) plus the
 general labels themselves, whose confidence is the summed probability of every class under them, so a photo that
-is 40% tabby and 35% Egyptian cat is a confident "Cat". ImageNet has no person class, so no "Person" label.
+is 40% tabby and 35% Egyptian cat is a confident "Cat". ImageNet has no person class: "Person" and "Face" come
+from the MTCNN face detector (:mod:`photosort.faces`), which runs on the same decoded image.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import numpy as np
 
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
+from photosort.faces import MODEL_FAMILY as FACES_FAMILY
+from photosort.faces import FaceDetector, to_faces, with_faces
 from photosort.imaging import DEFAULT_MAX_PIXELS, load_rgb
 from photosort.models import Classification, Label
 
@@ -270,13 +273,24 @@ class LocalClassifier:
 
     name = BACKEND_NAME
 
-    def __init__(self, variant: str = "fp32", max_labels: int = 20, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(
+        self,
+        variant: str = "fp32",
+        max_labels: int = 20,
+        *,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        detect_faces: bool = True,
+    ) -> None:
         self.variant = variant
         self.max_labels = max_labels
         self.max_pixels = max_pixels
         self._session = get_session(variant)
         self._table = label_table()
         self.model_version = _VERSIONS[variant]
+        self._faces: FaceDetector | None = None
+        if detect_faces:
+            self._faces = FaceDetector(threads=_threads())
+            self.model_version = f"{self.model_version}+{FACES_FAMILY}"
 
     def classify_tensor(self, tensor: np.ndarray) -> Classification:
         try:
@@ -284,11 +298,20 @@ class LocalClassifier:
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise BackendError(f"local model failed: {exc}") from exc
         labels = labels_from_probabilities(softmax(logits[0]), self._table, max_labels=self.max_labels)
-        return Classification(labels=labels, backend=BACKEND_NAME, model_version=self.model_version)
+        return Classification(labels=labels, backend=BACKEND_NAME, model_version=_VERSIONS[self.variant])
 
     def classify_bytes(self, data: bytes) -> Classification:
-        """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image."""
-        return self.classify_tensor(preprocess(data, max_pixels=self.max_pixels))
+        """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image.
+
+        The image is decoded once; the classifier and the face detector share it."""
+        img = load_rgb(data, max_pixels=self.max_pixels, draft_size=(RESIZE_SHORTER, RESIZE_SHORTER))
+        result = self.classify_tensor(to_tensor(img))
+        if self._faces is None:
+            return result
+        faces = to_faces(self._faces.detect(img), img.size)
+        return with_faces(result, faces, max_labels=self.max_labels).model_copy(
+            update={"model_version": self.model_version}
+        )
 
     def classify(self, image: ImageInput) -> Classification:
         return self.classify_bytes(image.read())
