@@ -30,7 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort import constants
 from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local import report
+from photosort_local import devset, report
 
 if TYPE_CHECKING:
     from photosort.models import Classification
@@ -642,6 +642,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_queries(commands)
     _add_classify(commands)
     _add_cost(commands)
+    devset.add_parser(commands)
     return parser
 
 
