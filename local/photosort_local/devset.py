@@ -322,7 +322,7 @@ def add_parser(subcommands: Any) -> None:
     devset.add_argument("--preset", default="family", help="rules preset to route with (default family)")
     devset.add_argument("--json", metavar="PATH", help="also write the figures as JSON")
     devset.add_argument("-v", "--verbose", action="store_true", help="list every wrong and unsorted photo")
-    devset.set_defaults(func=run)
+    devset.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
