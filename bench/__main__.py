@@ -12,6 +12,7 @@ from bench import LATEST, machine_info, results_dict, save_latest
 BENCHMARKS = {
     "inference": "bench.inference",
     "preprocess": "bench.preprocess",
+    "faces": "bench.faces",
     "int8": "bench.int8",
     "pipeline": "bench.pipeline",
     "coldstart": "bench.coldstart",

@@ -6,8 +6,8 @@ cascade follows facenet-pytorch's ``detect_face``: an image pyramid through the 
 regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 48x48 crops. No torch, no OpenCV.
 
 The detector works on the image the classifier already decoded (a JPEG is DCT-scaled while decoding, so a 12 MP
-photo arrives at about 500x375): faces smaller than ``min_face`` pixels of that image (about 5% of its shorter
-side) are not looked for. That keeps it within its time budget and matches what a family album needs: people who
+photo arrives at about 500x375): faces smaller than ``min_face`` pixels of that image (about 6% of its shorter
+side) are not looked for; P-Net keeps its 48 best proposals. That keeps it within its time budget and matches what a family album needs: people who
 are a subject of the photo, not passers-by in the distance.
 """
 
@@ -29,11 +29,11 @@ NETS = ("pnet", "rnet", "onet")
 MODEL_FAMILY = "mtcnn-facenet-pytorch-2.6.0"
 
 MAX_SIDE = 640  # the detector's working resolution: longer side at most this many pixels
-MIN_FACE = 20  # pixels at the working resolution (P-Net's 12 px cell scaled by 12 / MIN_FACE)
+MIN_FACE = 24  # pixels at the working resolution (P-Net's 12 px cell scaled by 12 / MIN_FACE)
 SCALE_FACTOR = 0.709  # pyramid step (MTCNN paper)
-STAGE_THRESHOLDS = (0.6, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch defaults)
+STAGE_THRESHOLDS = (0.7, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch: 0.6, 0.7, 0.7)
 MIN_CONFIDENCE = 0.9  # a face is reported at O-Net probability >= this
-MAX_PROPOSALS = 400  # best P-Net boxes kept for R-Net (bounds the time on busy images)
+MAX_PROPOSALS = 48  # best P-Net boxes kept for R-Net (bounds the time on busy images)
 MAX_FACES = 50  # faces reported per photo, most confident first
 
 
