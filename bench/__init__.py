@@ -105,7 +105,7 @@ def from_blocks(per_block: list[list[float]]) -> Timing:
     return Timing(
         median_ms=min(statistics.median(b) for b in per_block if b),
         mean_ms=statistics.fmean(samples),
-        p90_ms=samples[min(len(samples) - 1, int(round(0.9 * (len(samples) - 1))))],
+        p90_ms=samples[min(len(samples) - 1, round(0.9 * (len(samples) - 1)))],
         min_ms=samples[0],
         runs=len(samples),
     )

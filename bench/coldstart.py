@@ -53,7 +53,8 @@ elif sys.argv[1] == "classify":
     app.backend.classify(type("I", (), {"read": staticmethod(lambda: data)})())
     touch = time.perf_counter() - t1
 mods = sorted({m.split(".")[0] for m in sys.modules})
-print(json.dumps({"init_s": init, "first_call_s": touch, "maxrss_mb": next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024, "modules": mods}))
+hwm = next(int(row.split()[1]) for row in open("/proc/self/status") if row.startswith("VmHWM"))
+print(json.dumps({"init_s": init, "first_call_s": touch, "maxrss_mb": hwm / 1024, "modules": mods}))
 """
 
 
@@ -200,7 +201,7 @@ def isolated_env(name: str, layers: list[str], native: dict[str, Path]) -> dict[
     """function_env, but PYTHONPATH is only the function dir, its pruned layers and the runtime stand-in (run
     with -S, so nothing comes from the venv's site-packages)."""
     env = function_env(name)
-    paths = [REPO / "functions" / name, *(native[l] for l in layers), native["runtime"]]
+    paths = [REPO / "functions" / name, *(native[lay] for lay in layers), native["runtime"]]
     env["PYTHONPATH"] = os.pathsep.join(map(str, paths))
     return env
 
@@ -258,12 +259,12 @@ def function_layers() -> dict[str, list[str]]:
 
     template = load_sam_template(REPO / "template.yaml")
     global_layers = [
-        l["Ref"] for l in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(l, dict)
+        lay["Ref"] for lay in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(lay, dict)
     ]
     out = {}
     for logical_id, res in template["Resources"].items():
         if res.get("Type") == "AWS::Serverless::Function":
-            own = [l["Ref"] for l in res["Properties"].get("Layers", []) if isinstance(l, dict)]
+            own = [lay["Ref"] for lay in res["Properties"].get("Layers", []) if isinstance(lay, dict)]
             out[logical_id] = list(dict.fromkeys(global_layers + own))
     return out
 
@@ -335,9 +336,9 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         layer_pkgs = {name: top_level_packages(build / name / "python") for name in layer_mb}
         for logical_id, layers in sorted(layers_of.items()):
             fn_mb = du(build / logical_id) / 1e6
-            total = fn_mb + sum(layer_mb[l] for l in layers)
+            total = fn_mb + sum(layer_mb[lay] for lay in layers)
             short = logical_id.removesuffix("Function").lower()
-            sizes[short] = {"function_mb": fn_mb, "layers": {l: layer_mb[l] for l in layers}, "total_mb": total}
+            sizes[short] = {"function_mb": fn_mb, "layers": {lay: layer_mb[lay] for lay in layers}, "total_mb": total}
             is_classify = short == "classify"
             report(
                 results,
@@ -357,7 +358,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         usage: dict[str, Any] = {}
         print("  layer packages (MB) and the functions that import them (of those that ship the layer):")
         for layer, pkgs in sorted(layer_pkgs.items()):
-            shipped_to = [l.removesuffix("Function").lower() for l, ls in layers_of.items() if layer in ls]
+            shipped_to = [lay.removesuffix("Function").lower() for lay, ls in layers_of.items() if layer in ls]
             for pkg, size in sorted(pkgs.items(), key=lambda kv: -kv[1]):
                 users = [f for f in shipped_to if f in starts and pkg in starts[f]["modules"]]
                 unused_by = [f for f in shipped_to if f not in users]

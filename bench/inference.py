@@ -135,7 +135,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
 
     results: list[Result] = []
     x = sample_input()
-    threads = local._threads()  # noqa: SLF001 - the shipped thread count
+    threads = local._threads()
     shipped = local.get_session("fp32")
     ort_logits = shipped.run(None, {"input": x})[0].reshape(-1)
     ort_before = measure(lambda: shipped.run(None, {"input": x}), warmup=5, budget_s=3.0)
@@ -187,7 +187,9 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 unit="ms/image",
                 target="",
                 ratio=ort_t.median_ms / floor_ms,
-                ratio_label=f"measured / floor {floor_ms:.2f} ms = {GFLOP_PER_IMAGE} GFLOP / {peak:.0f} GFLOP/s ({assumption})",
+                ratio_label=(
+                    f"measured / floor {floor_ms:.2f} ms = {GFLOP_PER_IMAGE} GFLOP / {peak:.0f} GFLOP/s ({assumption})"
+                ),
                 passed=None,
                 details={
                     "floor_ms": floor_ms,
@@ -253,7 +255,8 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     print("  sweep (median ms/image):")
     for r in sorted(rows, key=lambda r: r["median_ms"]):
         print(
-            f"    {r['median_ms']:7.2f}  {r['variant']} thr={r['intra_op_threads']} {r['graph_optimization_level']:<20} "
+            f"    {r['median_ms']:7.2f}  {r['variant']} thr={r['intra_op_threads']} "
+            f"{r['graph_optimization_level']:<20} "
             f"{r['execution_mode']:<14} spin={int(r['allow_spinning'])}"
         )
     return results, extra

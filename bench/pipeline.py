@@ -61,7 +61,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         # Warm-up: one photo through every step, so every container is initialised (cold starts: bench coldstart).
         s3.put_object(Bucket=stack.bucket, Key="incoming/warmup/warm.jpg", Body=varied_photos(9)[8][1])
         stack.wait_idle(timeout=300)
-        for container in runner._containers.values():  # noqa: SLF001 - time the handler itself, not the queueing
+        for container in runner._containers.values():
 
             def timed(event: Any, context: Any, _h: Any = container.handler, _n: str = container.spec.name) -> Any:
                 t0 = time.perf_counter()
@@ -144,7 +144,8 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     print("  warm handler durations, median ms (serial run | concurrent run):")
     for name in sorted(set(fn_ms) | set(serial_fn)):
         print(
-            f"    {name:<30} {serial_fn.get(name, float('nan')):8.2f} | {fn_ms.get(name, {}).get('median_ms', float('nan')):8.2f}"
+            f"    {name:<30} {serial_fn.get(name, float('nan')):8.2f} | "
+            f"{fn_ms.get(name, {}).get('median_ms', float('nan')):8.2f}"
         )
     return results, {
         "functions": fn_ms,

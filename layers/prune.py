@@ -18,8 +18,8 @@ DEFAULT_LIST = HERE / "prune.txt"
 
 def patterns(list_file: Path = DEFAULT_LIST) -> list[str]:
     out = []
-    for line in list_file.read_text(encoding="utf-8").splitlines():
-        line = line.split("#", 1)[0].strip()
+    for raw in list_file.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
         if line:
             out.append(line)
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,7 +27,7 @@ backend = create_backend(settings, boto3.client)
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=ClassifyInput)
-def lambda_handler(event: ClassifyInput, context: LambdaContext) -> dict:
+def lambda_handler(event: ClassifyInput, context: LambdaContext) -> dict[str, Any]:
     classification = pipeline.classify(s3, backend, event.inspection)
     top = classification.labels[0] if classification.labels else None
     logger.info("classified", backend=classification.backend, top=top.name if top else None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -24,7 +26,7 @@ s3 = boto3.client("s3")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=S3EventNotificationEventBridgeModel)
-def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict:
+def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict[str, Any]:
     inspection = pipeline.inspect(s3, ObjectRef.from_event(event), event.time, settings)
     logger.info("inspected", key=inspection.object.key, usable=inspection.usable, gone=inspection.gone)
     metrics.add_metric(name="ImagesInspected", unit=MetricUnit.Count, value=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -25,7 +27,7 @@ repo = Repository(boto3.client("dynamodb"), settings.require_table())
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=QuarantineInput)
-def lambda_handler(event: QuarantineInput, context: LambdaContext) -> dict:
+def lambda_handler(event: QuarantineInput, context: LambdaContext) -> dict[str, Any]:
     ref = ObjectRef.from_event(event.event)
     decision = pipeline.quarantine(s3, repo, ref, event.error)
     logger.warning("quarantined", key=ref.key, error=event.error.error, destination=decision.destination_key)

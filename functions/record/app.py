@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -27,7 +29,7 @@ repo = Repository(boto3.client("dynamodb"), settings.require_table())
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=RecordInput)
-def lambda_handler(event: RecordInput, context: LambdaContext) -> dict:
+def lambda_handler(event: RecordInput, context: LambdaContext) -> dict[str, Any]:
     decision = pipeline.record(
         repo,
         rules.current(),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
@@ -21,7 +23,7 @@ s3 = boto3.client("s3")
 @metrics.log_metrics
 @tracer.capture_lambda_handler
 @event_parser(model=SortInput)
-def lambda_handler(event: SortInput, context: LambdaContext) -> dict:
+def lambda_handler(event: SortInput, context: LambdaContext) -> dict[str, Any]:
     result = pipeline.sort(s3, event.inspection, event.decision)
     logger.info("sorted", source=result.source_key, destination=result.destination_key, moved=result.moved)
     metrics.add_metric(name="ImagesMoved", unit=MetricUnit.Count, value=1 if result.moved else 0)

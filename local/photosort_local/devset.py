@@ -143,7 +143,7 @@ def rcc_images(data: bytes) -> list[bytes]:
             with Image.open(io.BytesIO(blob)) as img:
                 img.load()
                 big = min(img.size) >= 200
-        except Exception:  # noqa: BLE001 - not an image after all: keep scanning
+        except Exception:  # noqa: BLE001, S112 - not an image after all: keep scanning
             continue
         if big:
             out.append(blob)
@@ -294,12 +294,16 @@ def render(split: str, s: dict[str, Any], *, verbose: bool) -> str:
     fp = s["false_positive_photos"]
     lines = [
         f"== {split}: {s['photos']} photos, {d} with a definite album",
-        f"  album   right {s['right']:3d} {_pct(s['right'], d)}   wrong {s['wrong']:3d} {_pct(s['wrong'], d)}   "
-        f"unsorted {s['unsorted']:3d} {_pct(s['unsorted'], d)}",
+        (
+            f"  album   right {s['right']:3d} {_pct(s['right'], d)}   wrong {s['wrong']:3d} {_pct(s['wrong'], d)}   "
+            f"unsorted {s['unsorted']:3d} {_pct(s['unsorted'], d)}"
+        ),
         "  per album  " + "  ".join(f"{a} {v['right']}/{v['photos']}" for a, v in s["per_album"].items()),
         f"  no definite album: {s['no_album']} photos, {s['no_album_sorted']} put in an album anyway",
-        f"  faces   recall {s['face_found']}/{s['face_photos']} {_pct(s['face_found'], s['face_photos'])} of photos "
-        f"with a visible face; people album {s['people_album']}/{s['people_photos']}",
+        (
+            f"  faces   recall {s['face_found']}/{s['face_photos']} {_pct(s['face_found'], s['face_photos'])} of "
+            f"photos with a visible face; people album {s['people_album']}/{s['people_photos']}"
+        ),
         f"          precision {s['detected_with_face']}/{s['detected_photos']} "
         f"{_pct(s['detected_with_face'], s['detected_photos'])}; false positives on {len(fp)} of "
         f"{s['no_face_photos']} photos without people" + (f": {', '.join(fp)}" if fp else ""),

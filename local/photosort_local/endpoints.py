@@ -9,15 +9,16 @@ the export or option that supplies it.
 
 from __future__ import annotations
 
+from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
 
 from photosort.errors import PhotosortError
 
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1", "0.0.0.0"})  # noqa: S104 - names to recognise, not a bind
 LOCAL_REGION = "us-east-1"
-LOCAL_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+LOCAL_CREDENTIALS: dict[str, Any] = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
 
 
 class AwsSetupError(PhotosortError):

@@ -12,6 +12,7 @@ function). Different functions run concurrently, as the steps of concurrent exec
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
 import json
@@ -81,10 +82,8 @@ class _ThreadRoutedStream(io.TextIOBase):
 
     def flush(self) -> None:
         target = getattr(self._local, "target", None)
-        try:
+        with contextlib.suppress(ValueError):  # the stream behind it was closed (e.g. by a test runner's capture)
             (target or self._fallback).flush()
-        except ValueError:  # the stream behind it was closed (e.g. by a test runner's capture)
-            pass
 
 
 @dataclass
@@ -252,7 +251,8 @@ def _load_module(spec: FunctionSpec) -> ModuleType:
     _load_counter += 1
     name = f"_photosort_lambda_{_load_counter}_{spec.name.replace('-', '_')}"
     module_spec = importlib.util.spec_from_file_location(name, file)
-    assert module_spec is not None and module_spec.loader is not None
+    if module_spec is None or module_spec.loader is None:
+        raise ImportError(f"cannot load the handler module {file}")
     module = importlib.util.module_from_spec(module_spec)
     sys.path.insert(0, str(spec.code_dir))
     try:

@@ -73,10 +73,16 @@ def _one_event_per_multipart_upload() -> None:
 def _keep_lambda_architectures() -> None:
     from moto.awslambda.models import LambdaFunction
 
-    create = LambdaFunction.create_from_cloudformation_json.__func__  # type: ignore[attr-defined]
+    create = LambdaFunction.create_from_cloudformation_json.__func__
 
     def create_from_cloudformation_json(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        cls: type[Any],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **kwargs: Any,
     ) -> Any:
         fn = create(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs)
         architectures = cloudformation_json.get("Properties", {}).get("Architectures")

@@ -113,7 +113,13 @@ def _patch_state_machine_cfn() -> None:
     from moto.stepfunctions.responses import get_backend
 
     def create_from_cloudformation_json(
-        cls: Any, resource_name: str, cloudformation_json: Any, account_id: str, region_name: str, **kwargs: Any
+        _cls: type[Any],
+        /,
+        resource_name: str,
+        cloudformation_json: Any,
+        account_id: str,
+        region_name: str,
+        **_kwargs: Any,
     ) -> Any:
         props = cloudformation_json["Properties"]
         definition = props.get("DefinitionString") or json.dumps(props.get("Definition", {}))
@@ -280,7 +286,7 @@ class _KeepTable:
     """Stands in for the ``copy`` module inside moto's transact_write_items: no whole-table snapshot."""
 
     @staticmethod
-    def deepcopy(value: Any, memo: Any = None) -> Any:
+    def deepcopy(value: Any, _memo: Any = None) -> Any:
         return value
 
 

@@ -11,6 +11,7 @@ import copy
 import io
 import json
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,30 +55,48 @@ def zip_dir(path: Path) -> bytes:
 
 
 def load_sam_template(template_path: Path) -> dict[str, Any]:
-    return yaml_parse(template_path.read_text(encoding="utf-8"))
+    """template.yaml as data, CloudFormation short tags (``!Ref``, ``!Sub``...) read as their long forms."""
+    template: dict[str, Any] = yaml_parse(template_path.read_text(encoding="utf-8"))
+    return template
 
 
-def package(template_path: Path) -> tuple[PackagedTemplate, dict[str, bytes]]:
-    """Rewrite local URIs to artifact S3 URIs and translate. Returns the template and the zips to upload."""
-    root = template_path.parent
-    sam = copy.deepcopy(load_sam_template(template_path))
-    uploads: dict[str, bytes] = {}
-    packaged = PackagedTemplate(template={})
-    code_uris = {  # resource type -> (property holding a local folder, artifacts prefix, where it is noted)
-        "AWS::Serverless::Function": ("CodeUri", "functions", packaged.functions),
-        "AWS::Serverless::LayerVersion": ("ContentUri", "layers", packaged.layers),
-    }
+CodeUri = Callable[[str, str, Path], str]
+"""``code_uri(logical_id, artifacts folder, local source folder) -> S3 URI`` for a function's or layer's code."""
+
+_CODE_URIS = {  # resource type -> (property holding a local folder, artifacts folder)
+    "AWS::Serverless::Function": ("CodeUri", "functions"),
+    "AWS::Serverless::LayerVersion": ("ContentUri", "layers"),
+}
+
+
+def translate(sam: dict[str, Any], root: Path, code_uri: CodeUri) -> dict[str, Any]:
+    """The CloudFormation that SAM deploys: local code folders replaced by ``code_uri``'s S3 URIs, each
+    ``DefinitionUri`` inlined as ``Definition`` (``DefinitionSubstitutions`` kept), then the SAM transform."""
+    sam = copy.deepcopy(sam)
     for logical_id, resource in sam.get("Resources", {}).items():
         props = resource.get("Properties", {})
         kind = resource.get("Type")
-        if kind in code_uris and isinstance(props.get(code_uris[kind][0]), str):
-            prop, folder, noted = code_uris[kind]
-            src = (root / props[prop]).resolve()
-            key = f"{folder}/{logical_id}.zip"
-            uploads[key] = zip_dir(src)
-            props[prop] = f"s3://{ARTIFACTS_BUCKET}/{key}"
-            noted[logical_id] = Artifact(logical_id, src, key)
+        if kind in _CODE_URIS and isinstance(props.get(_CODE_URIS[kind][0]), str):
+            prop, folder = _CODE_URIS[kind]
+            props[prop] = code_uri(logical_id, folder, (root / props[prop]).resolve())
         elif kind == "AWS::Serverless::StateMachine" and isinstance(props.get("DefinitionUri"), str):
             props["Definition"] = json.loads((root / props.pop("DefinitionUri")).read_text(encoding="utf-8"))
-    packaged.template = transform(sam, {}, _NoManagedPolicies())
+    template: dict[str, Any] = transform(sam, {}, _NoManagedPolicies())
+    return template
+
+
+def package(template_path: Path) -> tuple[PackagedTemplate, dict[str, bytes]]:
+    """Zip the local code folders into artifacts (as ``sam package`` does) and translate. Returns the template
+    and the zips to upload."""
+    uploads: dict[str, bytes] = {}
+    packaged = PackagedTemplate(template={})
+    noted = {"functions": packaged.functions, "layers": packaged.layers}
+
+    def zipped(logical_id: str, folder: str, src: Path) -> str:
+        key = f"{folder}/{logical_id}.zip"
+        uploads[key] = zip_dir(src)
+        noted[folder][logical_id] = Artifact(logical_id, src, key)
+        return f"s3://{ARTIFACTS_BUCKET}/{key}"
+
+    packaged.template = translate(load_sam_template(template_path), template_path.parent, zipped)
     return packaged, uploads

@@ -120,14 +120,18 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
         f"  aws {ep} s3 cp photo.jpg s3://{stack.bucket}/incoming/",
         f"  aws {ep} s3 ls s3://{stack.bucket}/ --recursive",
         f"  photosort albums {ep} --table {stack.table}",
-        f"  aws {ep} dynamodb query --table-name {stack.table} "
-        f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}",
+        (
+            f"  aws {ep} dynamodb query --table-name {stack.table} "
+            f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}"
+        ),
         f"  aws {ep} sqs get-queue-attributes --queue-url {dlq} --attribute-names ApproximateNumberOfMessages",
         f"  photosort replay-dlq {ep} --stack {stack.stack_name}",
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
-        f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
-        "--add-host host.docker.internal:host-gateway",
+        (
+            f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
+            "--add-host host.docker.internal:host-gateway"
+        ),
         f"  (the event names s3://{stack.bucket}/{SAM_SAMPLE_KEY}, a sample photo outside incoming/)",
         "",
         READY,
@@ -143,7 +147,7 @@ def serve(stack: EmbeddedStack, host: str, port: int, out: IO[str], stop: thread
     stop = stop or threading.Event()
     try:
         bound_host, bound_port = server.get_host_and_port()
-        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host
+        shown = "127.0.0.1" if bound_host in ("0.0.0.0", "") else bound_host  # noqa: S104 - a comparison, not a bind
         with tempfile.TemporaryDirectory(prefix="photosort-serve-") as folder, _stop_on_signals(stop):
             _print_guide(stack, f"http://{shown}:{bound_port}", _write_sam_files(stack, bound_port, Path(folder)), out)
             while not stop.wait(0.5):

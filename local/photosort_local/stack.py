@@ -26,11 +26,10 @@ from typing import Any
 
 import boto3
 
-from photosort_local import moto_patches, sam
+from photosort_local import bedrock_adapter, checkout, moto_patches, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-TEMPLATE = REPO_ROOT / "template.yaml"
+TEMPLATE = checkout.TEMPLATE
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}}
 FAKE_ACCOUNT_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -106,6 +105,7 @@ class EmbeddedStack:
         self.stop()
 
     def start(self) -> None:
+        checkout.require(self.template)
         # Every client in this process must talk to moto: hide a user's endpoint and profile settings.
         for key in [k for k in os.environ if k.startswith(HIDDEN_ENV_PREFIXES)]:
             self._env_saved[key] = os.environ.pop(key)
@@ -114,6 +114,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_patches.install()
+        bedrock_adapter.install()
         if self._mock_enabled:
             from moto import mock_aws
 
@@ -156,7 +157,8 @@ class EmbeddedStack:
     def client(self, service: str) -> Any:
         """A boto3 client for the embedded account (cached: building clients is slow)."""
         if service not in self._clients:
-            self._clients[service] = boto3.client(service, region_name=self.region)
+            # boto3-stubs types clients only for literal service names; this one is chosen at run time.
+            self._clients[service] = boto3.client(service, region_name=self.region)  # type: ignore[call-overload]
         return self._clients[service]
 
     @property
@@ -214,7 +216,8 @@ class EmbeddedStack:
                 )
 
     def _register_functions(self, packaged: sam.PackagedTemplate, resources: dict[str, Any]) -> None:
-        assert self.runner is not None
+        if self.runner is None:
+            raise StackError("functions can only be registered while the stack is running")
         lam = self.client("lambda")
         # SAM names each layer after its logical id: arn:...:layer:<LogicalId>:<version>
         layer_dirs = {name: artifact.source_dir for name, artifact in packaged.layers.items()}

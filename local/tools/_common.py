@@ -64,7 +64,9 @@ def preprocess(path: Path) -> np.ndarray:
     w, h = img.size
     left, top = (w - IMAGE_SIZE) // 2, (h - IMAGE_SIZE) // 2
     img = img.crop((left, top, left + IMAGE_SIZE, top + IMAGE_SIZE))
-    arr = (np.asarray(img, dtype=np.float32) - np.float32(MEAN_RGB)) / np.float32(STDDEV_RGB)
+    arr = (np.asarray(img, dtype=np.float32) - np.array(MEAN_RGB, dtype=np.float32)) / np.array(
+        STDDEV_RGB, dtype=np.float32
+    )
     return np.ascontiguousarray(arr.transpose(2, 0, 1)[None])
 
 

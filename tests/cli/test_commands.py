@@ -19,7 +19,7 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
 
     commands = subcommands(build_parser())
 
-    assert set(commands) == {"demo", "local", "albums", "album", "classify", "cost", "replay-dlq", "devset"}
+    assert set(commands) == {"demo", "local", "albums", "album", "classify", "evaluate", "cost", "replay-dlq", "devset"}
     assert all(parser.get_default("run") in runs for parser in commands.values())
 
 
@@ -28,3 +28,30 @@ def test_arguments_reach_the_modules_run(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
 
     assert args.command == argv[0] and callable(args.run)
+
+
+def test_a_missing_local_extra_is_named_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from photosort_local.cli import demo, main
+
+    def needs_moto(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError("No module named 'moto'", name="moto")
+
+    monkeypatch.setattr(demo, "run", needs_moto)
+
+    assert main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert "moto is missing" in err and "pip install -e '.[local]'" in err and "Traceback" not in err
+
+
+def test_a_missing_run_time_module_is_not_blamed_on_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    from photosort_local.cli import demo, main
+
+    def broken(args: argparse.Namespace) -> int:
+        raise ModuleNotFoundError("No module named 'photosort_nothing'", name="photosort_nothing")
+
+    monkeypatch.setattr(demo, "run", broken)
+
+    with pytest.raises(ModuleNotFoundError):
+        main(["demo"])

@@ -74,12 +74,6 @@ def test_classify_json_and_bad_files(cli, tmp_path: Path) -> None:
     assert run.err.count("photosort: error:") == 3
 
 
-def test_classify_rekognition_is_refused(cli) -> None:
-    run = cli("classify", str(find_sample("chelsea")), "--backend", "rekognition")
-    assert run.code == 2
-    assert "reads the photo from S3" in run.err
-
-
 def test_no_command_is_a_usage_error() -> None:
     with pytest.raises(SystemExit) as exit_info:
         main([])

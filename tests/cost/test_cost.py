@@ -88,7 +88,7 @@ def test_json_output_shape(capsys: pytest.CaptureFixture[str], monkeypatch: pyte
     assert doc["backends"]["local"]["break_even_vs_rekognition"] is None
 
 
-def test_plot_is_png(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:  # noqa: ANN001
+def test_plot_is_png(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(cost, "load_measured", lambda *a, **k: MEASURED)
     out = tmp_path / "cost.png"
     _cli("--images", "1000", "--backend", "local", "--plot", str(out))

@@ -66,7 +66,7 @@ class Session:
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto's fake credentials
         )
 
     @property
@@ -349,7 +349,8 @@ def test_the_dlq_loop_stops_loudly_and_keeps_the_message(session: Session) -> No
     session.client("sqs").send_message(QueueUrl=session.outputs["DeadLetterQueueUrl"], MessageBody=json.dumps(event))
     failing = (
         PRELUDE
-        + 'aws() { if [ "$1" = stepfunctions ]; then echo "simulated failure" >&2; return 3; fi; command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }\n'
+        + 'aws() { if [ "$1" = stepfunctions ]; then echo "simulated failure" >&2; return 3; fi; '
+        + 'command aws --endpoint-url "$AWS_ENDPOINT_URL" "$@"; }\n'
     )
     proc = session.run(loop.code, prelude=failing)
     assert proc.returncode != 0 and "simulated failure" in proc.stderr

@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-import photosort_model  # noqa: E402
-from photosort.faces import FaceDetector, to_faces  # noqa: E402
-from photosort.imaging import load_rgb  # noqa: E402
+import photosort_model
+from photosort.faces import FaceDetector, to_faces
+from photosort.imaging import load_rgb
 
 
 def test_the_shipped_onnx_files_are_the_ones_the_provenance_names() -> None:

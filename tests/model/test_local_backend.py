@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 pytest.importorskip("onnxruntime")
-from PIL import Image  # noqa: E402
+from PIL import Image
 
-from photosort.backends import local  # noqa: E402
-from photosort.backends.base import ImageInput  # noqa: E402
-from photosort.errors import ImageUnusableError  # noqa: E402
-from photosort.models import BackendLimits, Classification, ImageMetadata, ObjectRef  # noqa: E402
+from photosort.backends import local
+from photosort.backends.base import ImageInput
+from photosort.errors import ImageUnusableError
+from photosort.models import BackendLimits, Classification, ImageMetadata, ObjectRef
 
 PERSONISH = {"person", "people", "human", "man", "woman", "child", "face", "portrait"}
 ALL_PHOTOS = ("chelsea", "coffee", "rocket", "motorcycle_left", "astronaut", "china", "flower", "grace_hopper")

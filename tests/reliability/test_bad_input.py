@@ -21,8 +21,9 @@ from photosort.errors import ImageUnusableError
 from photosort.models import ObjectRef, RejectionReason, Status
 from photosort.settings import Settings
 from tests.reliability import images
-from tests.reliability.conftest import BUCKET, STACK_MAX_IMAGE_BYTES
-from tests.workflow.conftest import Harness
+from tests.reliability.images import STACK_MAX_IMAGE_BYTES
+from tests.support.buckets import BUCKET
+from tests.support.harness import Harness
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 MAX_KEY_BYTES = 1024  # S3's limit on a key, in UTF-8 bytes

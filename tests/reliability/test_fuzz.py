@@ -24,7 +24,7 @@ from photosort.errors import ImageUnusableError
 from photosort.models import ImageMetadata, ObjectRef, RejectionReason
 from photosort.settings import Settings
 from tests.reliability import images
-from tests.reliability.conftest import BUCKET
+from tests.support.buckets import BUCKET
 
 EXAMPLES = int(os.environ.get("PHOTOSORT_FUZZ_EXAMPLES", "150"))
 # Decoding a mutated header that declares a few million pixels is legitimate work, not a hang; keep each

@@ -49,7 +49,8 @@ LAYER_CONTENTS = {
         "photosort_model/mtcnn_rnet.onnx",
         "photosort_model/mtcnn_onet.onnx",
         "photosort_model/FACES_PROVENANCE.json",
-        "NOTICE",
+        "photosort_model/NOTICE",  # the weights' attribution and licence travel with them
+        "photosort_model/LICENSE",
         "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so",
         "numpy/linalg",
     ],
@@ -316,7 +317,11 @@ def sample_photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("fn", sorted(FUNCTION_LAYERS))
 def test_pruned_layers_run_each_handler(native_layers: dict[str, Path], sample_photos: Path, fn: str) -> None:
-    paths = [REPO / "functions" / fn, *(native_layers[l] for l in FUNCTION_LAYERS[fn]), native_layers["runtime"]]
+    paths = [
+        REPO / "functions" / fn,
+        *(native_layers[layer] for layer in FUNCTION_LAYERS[fn]),
+        native_layers["runtime"],
+    ]
     env = {k: v for k, v in _env().items() if not k.startswith(("PHOTOSORT_", "AWS_", "POWERTOOLS_", "PYTHON"))}
     env.update(
         {

@@ -30,6 +30,8 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "rekognition:DetectLabels",
         "rekognition:DetectCustomLabels",
         "sagemaker:InvokeEndpoint",
+        "bedrock:InvokeModel",
+        "ssm:GetParameter",  # bedrock: the rules' labels are the model's vocabulary
     },
     "RecordFunction": {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "ssm:GetParameter"},
     "SortFunction": {
@@ -213,8 +215,10 @@ def test_the_rules_parameter_grant_names_only_that_parameter(cfn_template: dict[
         for st in _function_statements(cfn_template, fn)
         if any(a.startswith("ssm:") for a in _as_list(st["Action"]))
     ]
-    assert len(grants) == 1 and _as_list(grants[0]["Action"]) == ["ssm:GetParameter"]
-    assert "parameter${RoutingRulesParameterName}" in json.dumps(grants[0]["Resource"])
+    assert len(grants) == 2  # Record (routing) and, with the bedrock backend, Classify (the vocabulary)
+    for grant in grants:
+        assert _as_list(grant["Action"]) == ["ssm:GetParameter"]
+        assert "parameter${RoutingRulesParameterName}" in json.dumps(grant["Resource"])
 
 
 def test_dynamodb_grants_are_on_photo_table_only(cfn_template: dict[str, Any]) -> None:
@@ -378,7 +382,8 @@ def test_routing_rules_pattern_accepts_presets_and_json_only(sam_template: dict[
 def test_backend_parameters_are_asserted_by_rules(sam_template: dict[str, Any]) -> None:
     rules = sam_template["Rules"]
     conditions = {r["RuleCondition"]["Fn::Equals"][1]: r for r in rules.values()}
-    assert set(conditions) == {"custom-labels", "sagemaker"}
+    assert set(conditions) == {"custom-labels", "sagemaker", "bedrock"}
+    assert "BedrockModelId" in str(conditions["bedrock"]["Assertions"])
     assert "CustomLabelsProjectVersionArn" in str(conditions["custom-labels"]["Assertions"])
     assert "SageMakerEndpointName" in str(conditions["sagemaker"]["Assertions"])
 

@@ -11,7 +11,7 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 from photosort import pipeline
 from photosort.errors import BackendThrottledError
 from photosort.models import ImageMetadata, Inspection
-from tests.unit.conftest import put
+from tests.support.buckets import put
 
 
 class Unreachable:

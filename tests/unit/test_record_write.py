@@ -2,26 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import boto3
 import pytest
-from moto import mock_aws
 
 from photosort import pipeline
 from photosort.models import Inspection, ObjectRef, Status
 from photosort.repository import Repository
 from photosort.settings import DuplicatePolicy
 from tests.unit.test_record import CAT, RULES, inspection
-from tests.unit.test_repository import TABLE, table_definition
-
-
-@pytest.fixture
-def repo() -> Iterator[Repository]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, **table_definition())
-        yield Repository(client, TABLE)
 
 
 def upload(key: str) -> Inspection:

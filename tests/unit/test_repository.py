@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
 
-import boto3
 import pytest
-from moto import mock_aws
-from samtranslator.yaml_helper import yaml_parse
 
 from photosort.errors import HashClaimedError
 from photosort.models import CollectionKind, ImageRecord, Label, Membership, Status
 from photosort.repository import Repository
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
-TABLE = "photos"
-
-
-def table_definition() -> dict[str, Any]:
-    props = yaml_parse(TEMPLATE.read_text())["Resources"]["PhotoTable"]["Properties"]
-    keep = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-    return {k: props[k] for k in keep}
-
-
-@pytest.fixture
-def repo() -> Iterator[Repository]:
-    with mock_aws():
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, **table_definition())
-        yield Repository(client, TABLE)
+from tests.support.tables import TABLE
 
 
 def record(image_id: str, sha: str = "a" * 64, albums: tuple[str, ...] = ("pets",)) -> ImageRecord:

@@ -18,8 +18,8 @@ from photosort import pipeline, routing
 from photosort.models import Classification, Label, ObjectRef
 from photosort.repository import Repository
 from photosort.settings import Settings
-from tests.unit.conftest import BUCKET, put
-from tests.unit.test_repository import TABLE, table_definition
+from tests.support.buckets import BUCKET, put
+from tests.support.tables import TABLE, table_definition
 
 CAT = Classification(
     labels=(Label(name="Cat", confidence=91.0, parents=("Animal",)),), backend="local", model_version="test"

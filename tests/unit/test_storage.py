@@ -9,7 +9,7 @@ import pytest
 from photosort import storage
 from photosort.errors import DestinationConflictError, SourceChangedError
 from photosort.models import ObjectRef
-from tests.unit.conftest import BUCKET, put
+from tests.support.buckets import BUCKET, put
 
 
 def keys(s3: Any) -> list[str]:

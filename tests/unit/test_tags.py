@@ -7,7 +7,7 @@ from typing import Any
 
 from photosort import pipeline
 from photosort.models import Decision, Inspection, Status
-from tests.unit.conftest import BUCKET, put
+from tests.support.buckets import BUCKET, put
 
 
 def _tags(s3: Any, key: str) -> dict[str, str]:

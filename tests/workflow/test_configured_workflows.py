@@ -13,7 +13,7 @@ from moto.rekognition.models import RekognitionBackend
 from photosort.models import Status
 from photosort_local.samples import find_sample
 from photosort_local.stack import EmbeddedStack
-from tests.workflow.conftest import Harness
+from tests.support.harness import Harness
 from tests.workflow.test_workflow import sha8, variant
 
 GADGET_RULES = {"rules": [{"album": "gadgets", "labels": ["Phone"], "min_confidence": 90}]}

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from photosort_local.samples import find_sample
-from tests.workflow.conftest import Harness
+from tests.support.harness import Harness
 
 PART = 5 * 1024 * 1024  # S3's smallest part but the last
 

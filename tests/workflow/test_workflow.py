@@ -16,7 +16,7 @@ from PIL import Image
 
 from photosort.models import Status
 from photosort_local.samples import find_sample
-from tests.workflow.conftest import Harness
+from tests.support.harness import Harness
 
 
 def variant(name: str, seed: int) -> bytes:

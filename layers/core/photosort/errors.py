@@ -38,6 +38,11 @@ class BackendError(PhotosortError):
     """The backend returned something we cannot use."""
 
 
+class BackendAnswerError(BackendError):
+    """A model answered, but not as asked: malformed or truncated output, or a label outside the vocabulary
+    it was given. Never turned into a label; the photo goes to failed/ with this reason."""
+
+
 class ImageUnusableError(PhotosortError):
     """The bytes cannot be turned into pixels for a backend. Carries a rejection reason."""
 

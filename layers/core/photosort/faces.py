@@ -7,7 +7,8 @@ regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 4
 
 The detector works on the image the classifier already decoded (a JPEG is DCT-scaled while decoding, so a 12 MP
 photo arrives at about 500x375): faces smaller than ``min_face`` pixels of that image (about 6% of its shorter
-side) are not looked for; P-Net keeps its 48 best proposals. That keeps it within its time budget and matches what a family album needs: people who
+side) are not looked for; P-Net keeps its 48 best proposals. That keeps it within its time budget and matches
+what a family album needs: people who
 are a subject of the photo, not passers-by in the distance.
 """
 
@@ -81,7 +82,7 @@ def _sessions(threads: int) -> dict[str, Any]:
                 sessions[net] = ort.InferenceSession(
                     str(path), sess_options=options, providers=["CPUExecutionProvider"]
                 )
-            except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            except Exception as exc:
                 raise BackendUnavailableError(f"cannot load {path.name}: {exc}") from exc
         _SESSIONS.update(sessions)
         return _SESSIONS
@@ -190,7 +191,7 @@ class FaceDetector:
     def _run(self, session: Any, batch: np.ndarray) -> list[np.ndarray]:
         try:
             return list(session.run(None, {"input": batch}))
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        except Exception as exc:
             raise BackendError(f"face detector failed: {exc}") from exc
 
     def _proposals(self, img: Image) -> np.ndarray:

@@ -6,6 +6,12 @@ warning is an error while frames are read and decoded, truncated files are never
 critical chunks must have correct CRCs (Pillow does not check IDAT CRCs). Whatever Pillow raises on hostile
 bytes comes out as :class:`~photosort.errors.ImageUnusableError` with a named reason. A broken EXIF block only
 loses metadata: it never rejects a photo. No numpy: the Inspect function and the AWS conversions need Pillow only.
+
+Pillow is imported inside the functions, never at the top of this module, on purpose. ``photosort.pipeline``
+imports this module, and every handler imports the pipeline, but only Inspect and Classify get the ImagingLayer
+(Pillow, pi-heif): Record, Sort and Quarantine run without it, so a top-level ``import PIL`` would make them fail
+at import time (and would add Pillow's import time to their cold starts). Type hints import it under
+``TYPE_CHECKING`` only.
 """
 
 from __future__ import annotations
@@ -112,7 +118,7 @@ def _guard(kind: str | None) -> Iterator[None]:
         raise ImageUnusableError(
             RejectionReason.TOO_LARGE, f"{kind}: decoding needs more memory than is available"
         ) from exc
-    except Exception as exc:  # noqa: BLE001 - see the docstring: any parser failure on these bytes is a rejection
+    except Exception as exc:
         message = str(exc) or type(exc).__name__
         if not isinstance(exc, (OSError, SyntaxError, ValueError, EOFError)):
             message = f"{type(exc).__name__}: {message}"

@@ -28,6 +28,8 @@ class RejectionReason(StrEnum):
     CORRUPT_IMAGE = "CorruptImage"
     DECOMPRESSION_BOMB = "DecompressionBomb"
     TOO_LARGE = "TooLarge"
+    CONTENT_FILTERED = "ContentFiltered"  # a model's content filter or guardrail refused the image
+    IMAGE_REFUSED = "ImageRefused"  # a model's request validation refused the image itself
 
 
 class ObjectRef(_Model):

@@ -74,7 +74,8 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
 
 # -- 2. Classify --------------------------------------------------------------------------------------------
 def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classification:
-    assert inspection.metadata is not None, "Classify only runs on usable images"
+    if inspection.metadata is None:
+        raise ValueError("Classify only runs on usable images (the state machine's IsUsable choice)")
     image = ImageInput(
         ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object)
     )

@@ -31,7 +31,8 @@ _de = TypeDeserializer()
 
 
 def _to_ddb(value: Any) -> dict[str, Any]:
-    return _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))
+    serialized: Any = _ser.serialize(json.loads(json.dumps(value), parse_float=Decimal))  # a TypedDict in the stubs
+    return serialized
 
 
 def _item(fields: dict[str, Any]) -> dict[str, Any]:

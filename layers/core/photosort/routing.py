@@ -76,7 +76,10 @@ class Rule(BaseModel):
             raise ValueError("labels must not be empty strings")
         return cleaned
 
-    _path = field_validator("path")(classmethod(lambda cls, v: _check_template(v)))
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        return _check_template(value)
 
     @model_validator(mode="after")
     def _face_bounds(self) -> Rule:
@@ -104,7 +107,10 @@ class RuleSet(BaseModel):
     rules: tuple[Rule, ...] = Field(min_length=1)
     unsorted_path: str = DEFAULT_PATH
 
-    _unsorted = field_validator("unsorted_path")(classmethod(lambda cls, v: _check_template(v)))
+    @field_validator("unsorted_path")
+    @classmethod
+    def _unsorted(cls, value: str) -> str:
+        return _check_template(value)
 
     @model_validator(mode="after")
     def _unique_albums(self) -> RuleSet:
@@ -164,8 +170,8 @@ class RulesSource:
             return self._static
         from aws_lambda_powertools.utilities import parameters
 
-        assert self._parameter is not None
-        text = str(parameters.get_parameter(self._parameter, max_age=self._max_age))
+        name = self._parameter or ""  # set whenever there are no static rules
+        text = str(parameters.get_parameter(name, max_age=self._max_age))
         if self._parsed is None or self._parsed[0] != text:
             self._parsed = (text, parse_rules(text, source=f"SSM parameter {self._parameter}"))
         return self._parsed[1]

@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 
 from photosort import constants as env
 from photosort.errors import ConfigurationError, describe_validation
@@ -22,6 +22,7 @@ class BackendName(StrEnum):
     REKOGNITION = "rekognition"
     CUSTOM_LABELS = "custom-labels"
     SAGEMAKER = "sagemaker"
+    BEDROCK = "bedrock"
 
 
 class DuplicatePolicy(StrEnum):
@@ -46,6 +47,8 @@ class Settings(BaseModel):
     custom_labels_project_version_arn: str | None = Field(None, alias=env.CUSTOM_LABELS_PROJECT_VERSION_ARN)
     sagemaker_endpoint_name: str | None = Field(None, alias=env.SAGEMAKER_ENDPOINT_NAME)
     sagemaker_class_names: tuple[str, ...] = Field((), alias=env.SAGEMAKER_CLASS_NAMES)
+    bedrock_model_id: str = Field("amazon.nova-lite-v1:0", min_length=1, alias=env.BEDROCK_MODEL_ID)
+    bedrock_image_source: str = Field("bytes", pattern="^(bytes|s3)$", alias=env.BEDROCK_IMAGE_SOURCE)
     local_model_variant: str = Field("fp32", pattern="^(fp32|int8)$", alias=env.LOCAL_MODEL_VARIANT)
     duplicate_policy: DuplicatePolicy = Field(DuplicatePolicy.SET_ASIDE, alias=env.DUPLICATE_POLICY)
 
@@ -55,6 +58,11 @@ class Settings(BaseModel):
         if isinstance(value, str):
             return tuple(name.strip() for name in value.split(",") if name.strip())
         return value
+
+    @field_validator("bedrock_model_id", "bedrock_image_source", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: object, info: ValidationInfo) -> object:
+        return cls.model_fields[info.field_name].default if value == "" and info.field_name else value
 
     @field_validator(
         "custom_labels_project_version_arn", "sagemaker_endpoint_name", "table_name", "rules_parameter", mode="before"
@@ -77,6 +85,16 @@ class Settings(BaseModel):
         return BackendLimits(
             max_labels=self.max_labels, min_confidence=self.min_confidence, max_pixels=self.max_image_pixels
         )
+
+    def require_custom_labels_arn(self) -> str:
+        if not self.custom_labels_project_version_arn:
+            raise ConfigurationError(f"{env.CUSTOM_LABELS_PROJECT_VERSION_ARN} is not set")
+        return self.custom_labels_project_version_arn
+
+    def require_sagemaker_endpoint(self) -> str:
+        if not self.sagemaker_endpoint_name:
+            raise ConfigurationError(f"{env.SAGEMAKER_ENDPOINT_NAME} is not set")
+        return self.sagemaker_endpoint_name
 
     def require_table(self) -> str:
         if not self.table_name:

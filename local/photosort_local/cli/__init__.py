@@ -4,7 +4,8 @@
     photosort local sort PATH... --out DIR  your photos through the same pipeline; the bucket tree lands in DIR
     photosort local serve [--port N]        the stack behind an AWS-compatible endpoint, until Ctrl-C
     photosort albums | album NAME           query a deployed (or served) stack's table
-    photosort classify FILE...              labels only, nothing moves
+    photosort classify FILE... [--backend]  labels only, nothing moves (any backend, on local files)
+    photosort evaluate DIR [--backend ...]  measure backends on your labelled photos and recommend one
     photosort cost --images N               itemised monthly AWS cost per classifier backend
     photosort replay-dlq [--stack NAME]     replay the dead-letter queue's events, one named execution each
 
@@ -26,10 +27,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
 from photosort_local import devset
-from photosort_local.cli import albums, classify, cost, demo, local, replay_dlq
+from photosort_local.checkout import CheckoutError
+from photosort_local.cli import albums, classify, cost, demo, evaluate, local, replay_dlq
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
 
-COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost, replay_dlq, devset)
+LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "tqdm", "matplotlib", "skimage", "sklearn", "werkzeug"})
+"""Top-level modules of the ``local`` extra: the embedded stack, the rules loader, the progress bar, the plots."""
+
+COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, evaluate, cost, replay_dlq, devset)
 """Every command module, in the order ``photosort --help`` lists them."""
 
 
@@ -61,6 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), exc.exit_code)
     except ConfigurationError as exc:
         return _fail(str(exc), 2)
+    except CheckoutError as exc:
+        return _fail(str(exc), 1)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in LOCAL_EXTRA:
+            raise
+        return _fail(
+            f"{exc.name} is missing: this command needs photosort's local extra (pip install -e '.[local]')", 1
+        )
     except (PhotosortError, BotoCoreError, ClientError) as exc:
         return _fail(str(exc), 1)
     return code

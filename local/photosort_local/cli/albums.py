@@ -51,7 +51,8 @@ def target_repository(args: argparse.Namespace) -> Repository:
     session = endpoints.session(args.endpoint_url, args.region)
 
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=args.endpoint_url)
+        # boto3-stubs types clients only for literal service names; this one is chosen at run time.
+        return session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
 
     table = args.table
     if not table:

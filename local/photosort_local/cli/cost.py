@@ -1,6 +1,6 @@
 """``photosort cost``: itemised monthly AWS cost per classifier backend (see :mod:`photosort_local.cost`).
 
-``photosort cost --images N [--backend local|rekognition|custom-labels|sagemaker|all] [--json] [--plot FILE]``
+``photosort cost --images N [--backend local|rekognition|custom-labels|sagemaker|bedrock|all] [--json] [--plot FILE]``
 ``photosort cost --memory-table``
 """
 

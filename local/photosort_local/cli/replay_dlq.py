@@ -93,7 +93,8 @@ def run(args: argparse.Namespace) -> int:
     session = endpoints.session(args.endpoint_url, args.region)
 
     def client(service: str) -> Any:
-        return session.client(service, endpoint_url=args.endpoint_url)
+        # boto3-stubs types clients only for literal service names; this one is chosen at run time.
+        return session.client(service, endpoint_url=args.endpoint_url)  # type: ignore[call-overload]
 
     queue_url, machine = args.queue_url, args.state_machine_arn
     if not (queue_url and machine):

@@ -6,9 +6,10 @@ counts what the code does for one sorted photo (the common path: inspect, classi
 * Lambda: 4 invocations; memory from template.yaml (Globals + per-function MemorySize); duration from
   ``bench/results/latest.json`` when it exists (warm handler CPU time, scaled by the CPU share Lambda gives at
   that memory, plus a network allowance per AWS call), else the documented defaults below.
-* S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local and
-  SageMaker read the bytes; Rekognition reads the S3 object itself); Sort (storage.move): HEAD destination,
-  HEAD source, COPY, HEAD destination again to verify, DELETE (free). HEAD is billed as a GET.
+* S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local,
+  SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads the S3 object itself); Sort
+  (storage.move): HEAD destination, HEAD source, COPY, HEAD destination again to verify, DELETE (free). HEAD
+  is billed as a GET.
 * DynamoDB (repository.py): Record does one strongly consistent GetItem (1 RRU) and one TransactWriteItems with
   the image item, the hash claim and, per album membership, a member item and a counter update. Transactional
   writes cost 2 WRU per 1 KB; the image item is also written to GSI1 and GSI2 (projection ALL, 1 WRU per KB each).
@@ -28,14 +29,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from photosort_local import checkout
 from photosort_local.cost.prices import load_prices, price
-from photosort_local.sam import load_sam_template
 
-REPO = Path(__file__).resolve().parents[3]
-TEMPLATE = REPO / "template.yaml"
+REPO = checkout.REPO_ROOT
+TEMPLATE = checkout.TEMPLATE
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
-BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker")
+BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker", "bedrock")
 FUNCTIONS = ("inspect", "classify", "record", "sort")  # quarantine only runs on failures
 SECONDS_PER_MONTH = 730 * 3600
 
@@ -44,7 +45,12 @@ SECONDS_PER_MONTH = 730 * 3600
 DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0}
 API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 5}
 API_LATENCY_MS = 15.0  # one S3 / DynamoDB request from Lambda in-region (assumption)
-REMOTE_CLASSIFY_MS = {"rekognition": 400.0, "custom-labels": 300.0, "sagemaker": 120.0}  # call latency (assumption)
+REMOTE_CLASSIFY_MS = {
+    "rekognition": 400.0,
+    "custom-labels": 300.0,
+    "sagemaker": 120.0,
+    "bedrock": 1500.0,
+}  # (assumption)
 REMOTE_CLASSIFY_CPU_MS = 10.0  # building the request and parsing labels
 DEFAULT_INFERENCE_1T_MS = 13.0  # fp32, one thread (bench inference), used by the memory table
 DEFAULT_PREPROCESS_MS = 45.0  # 12 MP JPEG decode (draft) + preprocess (bench preprocess)
@@ -68,11 +74,13 @@ SAGEMAKER_INSTANCES = 1
 
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
     """MemorySize per function (short name: inspect, classify, ...): the function's own, else Globals, else 128."""
-    return dict(_function_memory(path, path.stat().st_mtime_ns))
+    return dict(_function_memory(path, checkout.require(path).stat().st_mtime_ns))
 
 
 @functools.lru_cache(maxsize=8)
 def _function_memory(path: Path, _mtime: int) -> tuple[tuple[str, int], ...]:
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
     template = load_sam_template(path)
     default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
     out = {}
@@ -227,7 +235,8 @@ def estimate(
             durations[fn] = classify_local_ms(mem[fn], m, mb_per_vcpu=mb_per_vcpu)
         elif fn == "classify":
             durations[fn] = lambda_duration_ms(REMOTE_CLASSIFY_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu)
-            durations[fn] += REMOTE_CLASSIFY_MS[backend] + (CLASSIFY_IO_MS if backend == "sagemaker" else 0.0)
+            reads_bytes = backend in ("sagemaker", "bedrock")
+            durations[fn] += REMOTE_CLASSIFY_MS[backend] + (CLASSIFY_IO_MS if reads_bytes else 0.0)
         else:
             durations[fn] = lambda_duration_ms(m.cpu_ms[fn], mem[fn], API_CALLS[fn], mb_per_vcpu=mb_per_vcpu)
     gb_s = sum(mem[fn] / 1024.0 * math.ceil(durations[fn]) / 1000.0 for fn in FUNCTIONS)
@@ -341,6 +350,25 @@ def estimate(
             "instance-hours",
             price(p, "sagemaker", SAGEMAKER_INSTANCE),
             fixed=True,
+        )
+
+    elif backend == "bedrock":
+        from photosort_local.cost.bedrock import per_image
+
+        tokens, input_price, output_price = per_image(p)
+        add(
+            "Bedrock",
+            f"Nova Lite input ({tokens.image_tokens} image + {tokens.text_tokens} text tokens/photo)",
+            n * tokens.input_tokens / 1000.0,
+            "1k tokens",
+            input_price,
+        )
+        add(
+            "Bedrock",
+            f"Nova Lite output ({tokens.output_tokens} tokens/photo)",
+            n * tokens.output_tokens / 1000.0,
+            "1k tokens",
+            output_price,
         )
 
     # -- observability

@@ -23,7 +23,8 @@ def format_estimate(est: Estimate, be: float | None) -> str:
     lines = [f"backend {est.backend}: {est.images:,.0f} photos/month"]
     for i in est.items:
         lines.append(
-            f"  {i.service:<16} {i.item:<96} {i.quantity:>14,.3f} {i.unit:<15} x {i.unit_price:<12.10g} = {_money(i.cost):>12}"
+            f"  {i.service:<16} {i.item:<96} {i.quantity:>14,.3f} {i.unit:<15} "
+            f"x {i.unit_price:<12.10g} = {_money(i.cost):>12}"
         )
     lines.append(
         f"  {'TOTAL':<16} {'':<96} {'':>14} {'':<15}   {'':<12}   {_money(est.total):>12}"
@@ -52,7 +53,7 @@ def plot(
 
     volumes = np.logspace(3, 8, 60)
     fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
-    kw = {"prices": prices, "memory": memory, "measured": measured}
+    kw: dict[str, Any] = {"prices": prices, "memory": memory, "measured": measured}
     for backend in BACKENDS:
         costs = [estimate(v, backend, **kw).total for v in volumes]
         ax.loglog(volumes, costs, label=backend, linewidth=2)

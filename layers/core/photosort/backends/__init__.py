@@ -27,18 +27,28 @@ def create_backend(settings: Settings, client_factory: ClientFactory) -> Classif
         case BackendName.CUSTOM_LABELS:
             from photosort.backends.custom_labels import CustomLabelsClassifier
 
-            assert settings.custom_labels_project_version_arn  # enforced by Settings
             return CustomLabelsClassifier(
-                client_factory("rekognition"), limits, project_version_arn=settings.custom_labels_project_version_arn
+                client_factory("rekognition"), limits, project_version_arn=settings.require_custom_labels_arn()
             )
         case BackendName.SAGEMAKER:
             from photosort.backends.sagemaker import SageMakerClassifier
 
-            assert settings.sagemaker_endpoint_name  # enforced by Settings
             return SageMakerClassifier(
                 client_factory("sagemaker-runtime"),
                 limits,
-                endpoint_name=settings.sagemaker_endpoint_name,
+                endpoint_name=settings.require_sagemaker_endpoint(),
                 class_names=settings.sagemaker_class_names,
+            )
+        case BackendName.BEDROCK:
+            from photosort.backends.bedrock import BedrockClassifier, vocabulary
+            from photosort.routing import RulesSource
+
+            rules = RulesSource(settings.rules, settings.rules_parameter, settings.rules_max_age)
+            return BedrockClassifier(
+                client_factory("bedrock-runtime"),
+                limits,
+                model_id=settings.bedrock_model_id,
+                labels=lambda: vocabulary(rules.current()),
+                image_source=settings.bedrock_image_source,
             )
     raise AssertionError(settings.backend)  # pragma: no cover - the enum is exhaustive

@@ -117,6 +117,14 @@ def call_with_image(
     ``call`` receives the ``Image`` parameter. Client errors are mapped with ``map_error``; reading and
     converting the bytes happens outside the mapping, so an S3 or decode error keeps its own type.
     """
+    if not image.in_s3:  # a local file: the original bytes when the service takes them as they are
+        data = image.read()
+        as_is = usable_as_is(image, limits, len(data)) and len(data) <= limits.max_inline_bytes
+        payload = {"Bytes": data if as_is else fit_jpeg(data, limits, max_pixels=max_pixels)}
+        try:
+            return call(payload)
+        except ClientError as exc:
+            raise map_error(exc) from exc
     if usable_as_is(image, limits, image.ref.size):
         try:
             return call(s3_reference(image.ref))

@@ -8,8 +8,9 @@ from typing import Any, Protocol
 
 from photosort.models import Classification, ImageMetadata, ObjectRef
 
-ClientFactory = Callable[[str], Any]
-"""Builds a boto3 client for a service name, e.g. ``boto3.client``. Injected so nothing is built at import."""
+ClientFactory = Callable[..., Any]
+"""Builds a boto3 client for a service name (called with the name only), e.g. ``boto3.client``. Injected so
+nothing is built at import."""
 
 
 @dataclass
@@ -17,12 +18,14 @@ class ImageInput:
     """An image to classify: where it is in S3, what Inspect learned, and a lazy reader for its bytes.
 
     Backends that can read S3 themselves (Rekognition) use ``ref``; the others call ``read()``, which fetches
-    the object once and caches the bytes.
+    the object once and caches the bytes. ``in_s3`` is False for a local file (``photosort classify``): ``ref``
+    then only names it, and every backend sends the bytes.
     """
 
     ref: ObjectRef
     metadata: ImageMetadata
     fetch: Callable[[], bytes]
+    in_s3: bool = True
     _data: bytes | None = field(default=None, repr=False)
 
     def read(self) -> bytes:

@@ -170,7 +170,7 @@ def get_session(variant: str = "fp32") -> Any:
         options.log_severity_level = 3
         try:
             session = ort.InferenceSession(str(path), sess_options=options, providers=["CPUExecutionProvider"])
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        except Exception as exc:
             raise BackendUnavailableError(f"cannot load {path.name}: {exc}") from exc
         _VERSIONS[variant] = _model_version(variant, path)
         _SESSIONS[variant] = session
@@ -290,7 +290,7 @@ class LocalClassifier:
     def classify_tensor(self, tensor: np.ndarray) -> Classification:
         try:
             logits = self._session.run(None, {INPUT_NAME: tensor})[0]
-        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+        except Exception as exc:
             raise BackendError(f"local model failed: {exc}") from exc
         labels = labels_from_probabilities(softmax(logits[0]), self._table, max_labels=self.limits.max_labels)
         return Classification(labels=labels, backend=BACKEND_NAME, model_version=_VERSIONS[self.variant])

@@ -1,13 +1,10 @@
-"""Fixtures for workflow tests: template.yaml deployed into moto, running the real ASL and handlers."""
+"""Driving the embedded stack in tests: upload, wait for the execution, look at what the pipeline did."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
-
-import pytest
 
 from photosort.models import ImageRecord
 from photosort.repository import Repository
@@ -50,14 +47,3 @@ class Harness:
 
     def keys_with_hash(self, sha8: str) -> list[str]:
         return [k for k in self.keys() if sha8 in k]
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[EmbeddedStack]:
-    with EmbeddedStack() as running:
-        yield running
-
-
-@pytest.fixture
-def harness(stack: EmbeddedStack) -> Harness:
-    return Harness(stack)

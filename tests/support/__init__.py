@@ -1,0 +1,1 @@
+"""Helpers shared by the test packages (plain modules: fixtures live in the conftest.py files, helpers here)."""
