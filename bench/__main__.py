@@ -13,6 +13,7 @@ BENCHMARKS = {
     "inference": "bench.inference",
     "preprocess": "bench.preprocess",
     "thumbnail": "bench.thumbnail",
+    "faces": "bench.faces",
     "int8": "bench.int8",
     "pipeline": "bench.pipeline",
     "coldstart": "bench.coldstart",

@@ -44,6 +44,13 @@ TOOLS = "Tools and Machinery"
 OBJECTS = "Everyday Objects"
 
 
+# plant.n.02 (organism), plus classes ImageNet's photos show as plants but WordNet files elsewhere: rapeseed
+# (n11879895), corn (n12144580), acorn (n12267677), rose hip (n12620546), horse chestnut seed (n12768682), ear of
+# corn (n13133613) and the plant pot (n03991062), whose photos are of potted plants.
+CORAL_REEF = "09256479"
+PLANT_SYNSETS = ("00017222", "11879895", "12144580", "12267677", "12620546", "12768682", "13133613", "03991062")
+
+
 @dataclass(frozen=True)
 class Anchor:
     name: str
@@ -70,7 +77,12 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("Insect", ("02159955",), ANIMALS),
     Anchor("Reptile", ("01661091",), ANIMALS),
     Anchor("Amphibian", ("01627424",), ANIMALS),
-    Anchor("Animal", ("00015388",), ANIMALS),
+    Anchor(
+        "Animal",
+        ("00015388", CORAL_REEF),
+        ANIMALS,
+        note="animals, and the coral reef: ImageNet's reef photos are of fish and coral (an animal), not scenery",
+    ),
     Anchor("Car", ("02958343",), VEHICLES, note="car, automobile (not railcar)"),
     Anchor("Truck", ("04490091",), VEHICLES),
     Anchor("Bus", ("02924116",), VEHICLES),
@@ -90,12 +102,35 @@ ANCHORS: tuple[Anchor, ...] = (
     Anchor("Food", ("00021265", "07555863"), FOOD, exclude=("07881800",), note="food; drinks are Beverage, not Food"),
     Anchor("Flower", ("11669921", "11669335"), PLANTS),
     Anchor("Mushroom", ("12992868", "07734744"), PLANTS, note="fungus, and mushroom as food"),
-    Anchor("Plant", ("00017222",), PLANTS),
+    Anchor("Plant", PLANT_SYNSETS, PLANTS, note="plants, plus the seeds, hips and pots ImageNet shows them as"),
     Anchor("Mountain", ("09359803",), NATURE, note="alp, volcano"),
     Anchor("Shore", ("09433442",), NATURE, note="seashore, lakeside"),
-    Anchor("Landscape", ("09287968",), NATURE, note="geological formation: cliff, valley, volcano, reef, geyser..."),
-    Anchor("Building", ("02913152",), BUILDINGS),
-    Anchor("Structure", ("04341686",), BUILDINGS, note="bridges, towers, fences, fountains... and buildings"),
+    Anchor(
+        "Landscape",
+        ("09287968",),
+        NATURE,
+        exclude=(CORAL_REEF,),
+        note="geological formation: cliff, valley, volcano, geyser... (not the coral reef: see Animal)",
+    ),
+    Anchor(
+        "Nature",
+        (*PLANT_SYNSETS, "09287968", "12992868"),
+        NATURE,
+        exclude=(CORAL_REEF,),
+        note="plants, flowers, fungi and landscapes: what a family album calls nature (never Animal)",
+    ),
+    Anchor(
+        "Building",
+        ("02913152", "02825657", "03220513", "04417672", "04435653", "04562935"),
+        BUILDINGS,
+        note="building, plus the parts photos of buildings show: bell tower, dome, thatched/tile roof, water tower",
+    ),
+    Anchor(
+        "Structure",
+        ("04341686",),
+        BUILDINGS,
+        note="bridges, towers, fences, fountains... and buildings",
+    ),
     Anchor("Furniture", ("03405725",), HOME),
     Anchor("Home appliance", ("03528263",), HOME),
     Anchor("Tableware", ("04381994",), HOME),
@@ -130,6 +165,7 @@ IMPLIES = {
     "Bus": ("Vehicle",),
     "Train": ("Vehicle",),
     "Flower": ("Plant",),  # flower.n.01 is the blossom, a plant organ, not an organism
+    "Building": ("Structure",),  # bell towers, domes and roofs are not under structure.n.01 in WordNet
 }
 
 NO_PERSON_NOTE = (

@@ -30,6 +30,7 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
         "replay-dlq",
         "labels",
         "near-duplicates",
+        "devset",
     }
     assert all(parser.get_default("run") in runs for parser in commands.values())
 

@@ -77,16 +77,34 @@ def test_rocket_is_a_rocket(results) -> None:
 
 def test_china_is_a_building_and_flower_is_a_flower(results) -> None:
     assert conf(results["china"], "Building") >= 30
-    assert names(results["flower"], 1)[0] in {"Flower", "Plant", "daisy"}
+    assert names(results["flower"], 1)[0] in {"Nature", "Flower", "Plant", "daisy"}
+    assert "Animal" not in names(results["flower"], 1)
     assert conf(results["flower"], "Flower") >= 25
 
 
 @pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
-def test_no_person_label_is_invented(results, photo) -> None:
-    r = results[photo]
+def test_the_classifier_alone_invents_no_person(classifier, sample_photo, photo) -> None:
+    """ImageNet has no person class: Person comes only from the face detector."""
+    r = classifier.classify_tensor(local.preprocess(sample_photo(photo)))
     assert r.labels, "a photo of a person still gets labels (clothing, helmets...)"
+    assert r.faces is None
     for label in r.labels:
         assert not ({label.name.casefold()} | {p.casefold() for p in label.parents}) & PERSONISH
+
+
+@pytest.mark.parametrize("photo", ["astronaut", "grace_hopper"])
+def test_a_portrait_gets_one_face_and_a_confident_person(results, photo) -> None:
+    r = results[photo]
+    assert r.face_count == 1
+    assert conf(r, "Person") >= 90 and conf(r, "Face") >= 90
+    assert names(r, 2) == ["Person", "Face"]
+
+
+@pytest.mark.parametrize("photo", ["chelsea", "coffee", "rocket", "motorcycle_left", "china", "flower"])
+def test_no_face_on_photos_without_people(results, photo) -> None:
+    r = results[photo]
+    assert r.face_count == 0
+    assert not {"Person", "Face"} & set(names(r))
 
 
 def test_grace_hopper_is_about_clothing(results) -> None:
@@ -97,7 +115,7 @@ def test_grace_hopper_is_about_clothing(results) -> None:
 def test_label_list_is_well_formed(results, photo) -> None:
     r = results[photo]
     assert r.backend == "local"
-    assert re.fullmatch(r"efficientnet-lite0-imagenet-fp32-[0-9a-f]{8}", r.model_version)
+    assert re.fullmatch(r"efficientnet-lite0-imagenet-fp32-[0-9a-f]{8}\+mtcnn-facenet-pytorch-2\.6\.0", r.model_version)
     assert 1 <= len(r.labels) <= 20
     confidences = [label.confidence for label in r.labels]
     assert confidences == sorted(confidences, reverse=True)

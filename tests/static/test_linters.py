@@ -45,6 +45,10 @@ LAYER_CONTENTS = {
         "photosort_model/efficientnet_lite0.onnx",
         "photosort_model/labels.json",
         "photosort_model/PROVENANCE.json",
+        "photosort_model/mtcnn_pnet.onnx",
+        "photosort_model/mtcnn_rnet.onnx",
+        "photosort_model/mtcnn_onet.onnx",
+        "photosort_model/FACES_PROVENANCE.json",
         "photosort_model/NOTICE",  # the weights' attribution and licence travel with them
         "photosort_model/LICENSE",
         "onnxruntime/capi/onnxruntime_pybind11_state.cpython-313-aarch64-linux-gnu.so",

@@ -17,7 +17,7 @@ def label(name: str, confidence: float, *parents: str) -> Label:
 
 
 def test_presets_load() -> None:
-    assert [r.album for r in load_rules("family").rules][:3] == ["people", "pets", "animals"]
+    assert [r.album for r in load_rules("family").rules][:4] == ["people", "group", "pets", "animals"]
     assert {r.kind.value for r in load_rules("dealership").rules} == {"inventory"}
 
 
@@ -30,15 +30,15 @@ def test_matching_uses_parents_case_insensitively_and_keeps_rule_order() -> None
 
 
 def test_below_the_threshold_nothing_matches() -> None:
-    rules = load_rules("family")  # min_confidence 50
-    assert match(rules, [label("Cat", 49.9, "Animal")]) == ()
+    rules = load_rules("family")  # pets 40, animals 70
+    assert match(rules, [label("Cat", 39.9, "Animal")]) == ()
     assert destination_for(None, rules)[0] == "unsorted/"
 
 
 def test_a_rule_threshold_overrides_the_default() -> None:
-    rules = load_rules("family")  # people needs 80
-    assert match(rules, [label("Person", 70)]) == ()
-    assert match(rules, [label("Person", 85)])[0].album == "people"
+    rules = load_rules("family")  # people needs 97 (default 50)
+    assert match(rules, [label("Person", 90)], face_count=1) == ()
+    assert match(rules, [label("Person", 98)], face_count=1)[0].album == "people"
 
 
 def test_destination_key_keeps_the_name_and_adds_the_hash() -> None:

@@ -142,6 +142,16 @@ class Embedding(_Model):
     data: str
 
 
+class Face(_Model):
+    """A detected face. The box is in fractions of the upright image (as Rekognition's ``BoundingBox``)."""
+
+    left: float = Field(ge=0, le=1)
+    top: float = Field(ge=0, le=1)
+    width: float = Field(ge=0, le=1)
+    height: float = Field(ge=0, le=1)
+    confidence: float = Field(ge=0, le=100)
+
+
 class Classification(_Model):
     labels: tuple[Label, ...]
     backend: str
@@ -161,6 +171,13 @@ class Classification(_Model):
             for label in self.labels[:MAX_LABELS]
         )
         return self.model_copy(update={"labels": labels, "model_version": self.model_version[:128]})
+
+    faces: tuple[Face, ...] | None = None
+    """The faces found, most confident first; None when the backend does not detect faces."""
+
+    @property
+    def face_count(self) -> int | None:
+        return None if self.faces is None else len(self.faces)
 
 
 class Status(StrEnum):
@@ -199,6 +216,8 @@ class ImageRecord(BaseModel):
     reason: str
     sha256: str | None = None
     labels: tuple[Label, ...] = ()
+    face_count: int | None = None  # None: the backend does not detect faces
+    faces: tuple[Face, ...] = ()
     backend: str | None = None
     model_version: str | None = None
     metadata: ImageMetadata | None = None

@@ -109,7 +109,7 @@ def decide_record(
         reason = _rejection_reason(inspection, backend_rejection)
         destination = routing.aside_key(constants.REJECTED_PREFIX, ref.key, inspection.sha256)
     else:
-        memberships = routing.match(rules, classification.labels)
+        memberships = routing.match(rules, classification.labels, face_count=classification.face_count)
         primary = memberships[0] if memberships else None
         prefix, template = routing.destination_for(primary, rules)
         meta = inspection.metadata
@@ -141,6 +141,8 @@ def decide_record(
         reason=reason,
         sha256=inspection.sha256,
         labels=classification.labels if classification else (),
+        face_count=classification.face_count if classification else None,
+        faces=(classification.faces or ()) if classification else (),
         backend=classification.backend if classification else None,
         model_version=classification.model_version if classification else None,
         embedding=classification.embedding if classification else None,

@@ -2,7 +2,9 @@
 
 Rules are data (JSON, or YAML through the CLI), validated with pydantic before any photo is touched.
 A rule matches a label when the label's name or any of its parents equals one of the rule's labels
-(case-insensitive) with at least the rule's minimum confidence. Every matching rule makes a membership;
+(case-insensitive) with at least the rule's minimum confidence. A rule with ``min_faces``/``max_faces`` also
+needs the number of faces the backend found to be within those bounds (and never matches a backend that does not
+count faces). Every matching rule makes a membership;
 the first matching rule, in file order, is the primary destination where the object itself lives.
 """
 
@@ -55,6 +57,8 @@ class Rule(BaseModel):
     kind: CollectionKind = CollectionKind.ALBUM
     labels: tuple[str, ...] = Field(min_length=1, description="Label names; a label's parents match too")
     min_confidence: float | None = Field(None, ge=0, le=100)
+    min_faces: int | None = Field(None, ge=0, description="At least this many faces detected (local backend)")
+    max_faces: int | None = Field(None, ge=0, description="At most this many faces detected (local backend)")
     path: str = DEFAULT_PATH
 
     @field_validator("album")
@@ -76,6 +80,21 @@ class Rule(BaseModel):
     @classmethod
     def _path(cls, value: str) -> str:
         return _check_template(value)
+
+    @model_validator(mode="after")
+    def _face_bounds(self) -> Rule:
+        if self.min_faces is not None and self.max_faces is not None and self.min_faces > self.max_faces:
+            raise ValueError(f"min_faces ({self.min_faces}) is greater than max_faces ({self.max_faces})")
+        return self
+
+    def faces_allow(self, face_count: int | None) -> bool:
+        """True when the rule has no face bounds, or ``face_count`` is known and within them."""
+        if self.min_faces is None and self.max_faces is None:
+            return True
+        if face_count is None:
+            return False
+        low = self.min_faces if self.min_faces is not None else 0
+        return face_count >= low and (self.max_faces is None or face_count <= self.max_faces)
 
 
 class RuleSet(BaseModel):
@@ -163,11 +182,16 @@ def _matches(rule_labels: Iterable[str], label: Label) -> bool:
     return any(r.casefold() in names for r in rule_labels)
 
 
-def match(rules: RuleSet, labels: Iterable[Label]) -> tuple[Membership, ...]:
-    """All memberships, primary first: one per matching rule, each with the best label that passed it."""
+def match(rules: RuleSet, labels: Iterable[Label], *, face_count: int | None = None) -> tuple[Membership, ...]:
+    """All memberships, primary first: one per matching rule, each with the best label that passed it.
+
+    ``face_count`` is the number of faces the backend found (None: it does not detect faces).
+    """
     ordered = sorted(labels, key=lambda lab: lab.confidence, reverse=True)
     memberships: list[Membership] = []
     for rule in rules.rules:
+        if not rule.faces_allow(face_count):
+            continue
         threshold = rules.min_confidence if rule.min_confidence is None else rule.min_confidence
         best = next((lab for lab in ordered if lab.confidence >= threshold and _matches(rule.labels, lab)), None)
         if best is not None and all(m.album != rule.album for m in memberships):

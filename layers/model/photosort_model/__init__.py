@@ -15,6 +15,9 @@ MODEL_FILES = {
 }
 LABELS = MODEL_DIR / "labels.json"
 PROVENANCE = MODEL_DIR / "PROVENANCE.json"
+# The MTCNN face detector (photosort.faces): P-Net, R-Net, O-Net, exported from the facenet-pytorch wheel.
+FACE_MODELS = {net: MODEL_DIR / f"mtcnn_{net}.onnx" for net in ("pnet", "rnet", "onet")}
+FACES_PROVENANCE = MODEL_DIR / "FACES_PROVENANCE.json"
 
 
 def model_path(variant: str = "fp32") -> Path:

@@ -26,6 +26,7 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
+from photosort_local import devset
 from photosort_local.checkout import CheckoutError
 from photosort_local.cli import (
     albums,
@@ -53,6 +54,7 @@ COMMANDS: tuple[Command, ...] = (
     replay_dlq,
     labels,
     near_duplicates,
+    devset,
 )
 """Every command module, in the order ``photosort --help`` lists them."""
 

@@ -8,7 +8,8 @@ shorter side resized to 256 (bicubic), centre crop 224x224, then ``(x - 127) / 1
 
 Labels: the most likely ImageNet classes (with their general parents, e.g. tabby cat -> Cat -> Animal) plus the
 general labels themselves, whose confidence is the summed probability of every class under them, so a photo that
-is 40% tabby and 35% Egyptian cat is a confident "Cat". ImageNet has no person class, so no "Person" label.
+is 40% tabby and 35% Egyptian cat is a confident "Cat". ImageNet has no person class: "Person" and "Face" come
+from the MTCNN face detector (:mod:`photosort.faces`), which runs on the same decoded image.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import numpy as np
 from photosort import embeddings
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
+from photosort.faces import MODEL_FAMILY as FACES_FAMILY
+from photosort.faces import FaceDetector, to_faces, with_faces
 from photosort.imaging import load_rgb
 from photosort.models import DEFAULT_MAX_PIXELS, BackendLimits, Classification, Label
 
@@ -275,16 +278,28 @@ class LocalClassifier:
     name = BACKEND_NAME
 
     def __init__(
-        self, limits: BackendLimits = DEFAULT_LIMITS, *, variant: str = "fp32", head: HeadSource | None = None
+        self,
+        limits: BackendLimits = DEFAULT_LIMITS,
+        *,
+        variant: str = "fp32",
+        head: HeadSource | None = None,
+        detect_faces: bool = True,
     ) -> None:
         self.variant = variant
         self.limits = limits
         self._session = get_session(variant)
         self._table = label_table()
         self.model_version = _VERSIONS[variant]
+        # The classifier's own version names its embeddings and the heads trained on them; model_version adds the
+        # face detector's family when it runs, since the labels then come from both.
+        self.classifier_version = self.model_version
         self._head = head
         if head is not None:  # a missing, invalid or mismatched head fails at start-up, before any photo
-            head.current().check_model(self.model_version)
+            head.current().check_model(self.classifier_version)
+        self._faces: FaceDetector | None = None
+        if detect_faces:
+            self._faces = FaceDetector(threads=_threads())
+            self.model_version = f"{self.model_version}+{FACES_FAMILY}"
 
     def run_model(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One onnxruntime run: (1000 logits, 1280-d pooled features)."""
@@ -301,18 +316,27 @@ class LocalClassifier:
         if self._head is not None:  # few-shot labels (photosort.fewshot): re-read when the artifact changes
             from photosort.fewshot import merge_labels
 
-            head_labels = self._head.current().labels_for(vector, self.model_version)
+            head_labels = self._head.current().labels_for(vector, self.classifier_version)
             labels = merge_labels(head_labels, labels, self.limits.max_labels)
         return Classification(
             labels=labels,
             backend=BACKEND_NAME,
-            model_version=self.model_version,
-            embedding=embeddings.encode(vector, self.model_version),
+            model_version=self.classifier_version,
+            embedding=embeddings.encode(vector, self.classifier_version),
         )
 
     def classify_bytes(self, data: bytes) -> Classification:
-        """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image."""
-        return self.classify_tensor(preprocess(data, max_pixels=self.limits.max_pixels))
+        """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image.
+
+        The image is decoded once; the classifier and the face detector share it."""
+        img = load_rgb(data, max_pixels=self.limits.max_pixels, draft_size=(RESIZE_SHORTER, RESIZE_SHORTER))
+        result = self.classify_tensor(to_tensor(img))
+        if self._faces is None:
+            return result
+        faces = to_faces(self._faces.detect(img), img.size)
+        return with_faces(result, faces, max_labels=self.limits.max_labels).model_copy(
+            update={"model_version": self.model_version}
+        )
 
     def classify(self, image: ImageInput) -> Classification:
         return self.classify_bytes(image.read())

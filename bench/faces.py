@@ -1,0 +1,78 @@
+"""Benchmark: what the face detector adds to the local classify of a 12-megapixel JPEG.
+
+Two 12 MP JPEGs (4000x3000, quality 92), made once in a temp dir: china.jpg upscaled (no face; the JPEG the
+preprocess benchmark uses) and the astronaut upscaled and cropped (one face, so R-Net and O-Net run too). Each is
+classified with the shipped backend (decode once, classifier + MTCNN on the shared image) and with the detector
+switched off, interleaved in the same run. Target: the detector adds at most 30% to the classify time. The
+figure from before the detector existed (``preprocess`` in the committed results) is reported beside it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bench import Result, compare, load_latest, report
+from bench.preprocess import twelve_mp_jpeg
+
+SIZE = (4000, 3000)
+QUALITY = 92
+FACE_JPEG = Path(tempfile.gettempdir()) / "photosort-bench" / f"astronaut_{SIZE[0]}x{SIZE[1]}_q{QUALITY}.jpg"
+BUDGET = 1.30
+
+
+def twelve_mp_face_jpeg() -> bytes:
+    if not FACE_JPEG.is_file():
+        from PIL import Image
+
+        from photosort_local.samples import find_sample
+
+        FACE_JPEG.parent.mkdir(parents=True, exist_ok=True)
+        with Image.open(find_sample("astronaut")) as img:
+            big = img.convert("RGB").resize((SIZE[0], SIZE[0]), Image.Resampling.BICUBIC)
+        top = (SIZE[0] - SIZE[1]) // 4  # keep the face in frame
+        big.crop((0, top, SIZE[0], top + SIZE[1])).save(FACE_JPEG, format="JPEG", quality=QUALITY)
+    return FACE_JPEG.read_bytes()
+
+
+def _before() -> float | None:
+    """The committed classify figure for the 12 MP JPEG (the preprocess benchmark), if there is one."""
+    for result in load_latest().get("benchmarks", {}).get("preprocess", {}).get("results", []):
+        if result.get("name", "").startswith("preprocess: whole local classify"):
+            details = result.get("details", {}).get("classify", {})
+            return float(details.get("median_ms", result["figure"]))
+    return None
+
+
+def run() -> tuple[list[Result], dict[str, Any]]:
+    from photosort.backends import local
+
+    results: list[Result] = []
+    before = _before()
+    with_faces = local.LocalClassifier(variant="fp32")
+    without = local.LocalClassifier(variant="fp32", detect_faces=False)
+    for label, data in (("no face (china)", twelve_mp_jpeg()), ("one face (astronaut)", twelve_mp_face_jpeg())):
+        faces = with_faces.classify_bytes(data).face_count
+        t = compare(
+            {"with": lambda d=data: with_faces.classify_bytes(d), "without": lambda d=data: without.classify_bytes(d)},
+            rounds=3,
+            block_s=1.5,
+        )
+        ratio = t["with"].median_ms / t["without"].median_ms
+        then = f"; committed figure before the detector: {before:.1f} ms" if before else ""
+        report(
+            results,
+            Result(
+                name=f"faces: local classify of a 12 MP JPEG, {label}, with vs without the face detector",
+                figure=t["with"].median_ms,
+                unit="ms/image",
+                target=f"detector adds <= {BUDGET - 1:.0%}",
+                ratio=ratio,
+                ratio_label=f"with {t['with'].median_ms:.1f} ms / without {t['without'].median_ms:.1f} ms, "
+                f"{faces} face(s) found{then}",
+                passed=ratio <= BUDGET,
+                details={"with": t["with"].as_dict(), "without": t["without"].as_dict(), "faces": faces},
+            ),
+        )
+    return results, {"jpegs": [str(FACE_JPEG)], "size": list(SIZE), "quality": QUALITY, "before_ms": before}

@@ -1,0 +1,319 @@
+"""Face detection for the ``local`` backend: MTCNN (P-Net, R-Net, O-Net) in ONNX Runtime, the rest in numpy.
+
+The three networks ship in the ModelLayer (``photosort_model/mtcnn_*.onnx``, exported once from the weights in
+the facenet-pytorch 2.6.0 wheel by ``local/tools/export_faces.py``; provenance in ``FACES_PROVENANCE.json``). The
+cascade follows facenet-pytorch's ``detect_face``: an image pyramid through the fully convolutional P-Net, box
+regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 48x48 crops. No torch, no OpenCV.
+
+The detector works on the image the classifier already decoded (a JPEG is DCT-scaled while decoding, so a 12 MP
+photo arrives at about 500x375): faces smaller than ``min_face`` pixels of that image (about 6% of its shorter
+side) are not looked for; P-Net keeps its 48 best proposals. That keeps it within its time budget and matches
+what a family album needs: people who
+are a subject of the photo, not passers-by in the distance.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from photosort.errors import BackendError, BackendUnavailableError
+from photosort.models import Classification, Face, Label
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+NETS = ("pnet", "rnet", "onet")
+MODEL_FAMILY = "mtcnn-facenet-pytorch-2.6.0"
+
+MAX_SIDE = 640  # the detector's working resolution: longer side at most this many pixels
+MIN_FACE = 24  # pixels at the working resolution (P-Net's 12 px cell scaled by 12 / MIN_FACE)
+SCALE_FACTOR = 0.709  # pyramid step (MTCNN paper)
+STAGE_THRESHOLDS = (0.7, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch: 0.6, 0.7, 0.7)
+MIN_CONFIDENCE = 0.9  # a face is reported at O-Net probability >= this
+MAX_PROPOSALS = 48  # best P-Net boxes kept for R-Net (bounds the time on busy images)
+MAX_FACES = 50  # faces reported per photo, most confident first
+
+
+@dataclass(frozen=True)
+class DetectedFace:
+    """A face box in pixels of the image passed to :meth:`FaceDetector.detect`, and O-Net's probability (0-1)."""
+
+    left: float
+    top: float
+    right: float
+    bottom: float
+    probability: float
+
+
+# ----------------------------------------------------------------------------------------------- process caches
+
+_LOCK = threading.Lock()
+_SESSIONS: dict[str, Any] = {}
+
+
+def _sessions(threads: int) -> dict[str, Any]:
+    if _SESSIONS:
+        return _SESSIONS
+    with _LOCK:
+        if _SESSIONS:
+            return _SESSIONS
+        try:
+            import photosort_model
+        except ImportError as exc:  # pragma: no cover - the ModelLayer is missing from the function
+            raise BackendUnavailableError("the photosort_model package (ModelLayer) is not installed") from exc
+        import onnxruntime as ort
+
+        sessions = {}
+        for net in NETS:
+            path = photosort_model.FACE_MODELS[net]
+            if not path.is_file():
+                raise BackendUnavailableError(f"face detector model file missing: {path}")
+            options = ort.SessionOptions()
+            options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            options.log_severity_level = 3
+            try:
+                sessions[net] = ort.InferenceSession(
+                    str(path), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise BackendUnavailableError(f"cannot load {path.name}: {exc}") from exc
+        _SESSIONS.update(sessions)
+        return _SESSIONS
+
+
+# --------------------------------------------------------------------------------------------------- box maths
+
+
+def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, *, method: str = "union") -> np.ndarray:
+    """Indices kept by greedy non-maximum suppression, best score first. Boxes are (n, 4) x1, y1, x2, y2.
+
+    ``union`` compares intersection over union; ``min`` intersection over the smaller box (drops a box that
+    lies mostly inside a better one). Areas use MTCNN's inclusive pixel convention (+1).
+    """
+    if boxes.shape[0] == 0:
+        return np.zeros(0, dtype=np.int64)
+    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    order = np.argsort(-scores, kind="stable")
+    keep: list[int] = []
+    while order.size:
+        i = int(order[0])
+        keep.append(i)
+        rest = order[1:]
+        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
+        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
+        inter = w * h
+        denom = np.minimum(area[i], area[rest]) if method == "min" else area[i] + area[rest] - inter
+        order = rest[inter / denom <= threshold]
+    return np.asarray(keep, dtype=np.int64)
+
+
+def _square(boxes: np.ndarray) -> np.ndarray:
+    """Make boxes square around their centres (side = the longer side), as MTCNN's ``rerec``."""
+    out = boxes.copy()
+    w = boxes[:, 2] - boxes[:, 0]
+    h = boxes[:, 3] - boxes[:, 1]
+    side = np.maximum(w, h)
+    out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
+    out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
+    out[:, 2] = out[:, 0] + side
+    out[:, 3] = out[:, 1] + side
+    return out
+
+
+def _regress(boxes: np.ndarray, reg: np.ndarray) -> np.ndarray:
+    """Apply R-Net/O-Net box regression (offsets in units of the inclusive box size), as MTCNN's ``bbreg``."""
+    out = boxes.copy()
+    w = boxes[:, 2] - boxes[:, 0] + 1
+    h = boxes[:, 3] - boxes[:, 1] + 1
+    out[:, 0] = boxes[:, 0] + reg[:, 0] * w
+    out[:, 1] = boxes[:, 1] + reg[:, 1] * h
+    out[:, 2] = boxes[:, 2] + reg[:, 2] * w
+    out[:, 3] = boxes[:, 3] + reg[:, 3] * h
+    return out
+
+
+def _normalise(arr: np.ndarray) -> np.ndarray:
+    """HWC uint8 (or NHWC) -> NCHW float32 scaled to about [-1, 1], as the networks were trained."""
+    x = (arr.astype(np.float32) - 127.5) * 0.0078125
+    if x.ndim == 3:
+        x = x[np.newaxis]
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+def _crops(img: Image, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Crop each box (clamped to the image, MTCNN's ``pad``) and resize to size x size: (n, size, size, 3) uint8."""
+    from PIL import Image as PILImage
+
+    w, h = img.size
+    out = np.empty((boxes.shape[0], size, size, 3), dtype=np.uint8)
+    ints = np.trunc(boxes[:, :4]).astype(np.int64)
+    for k, (x1, y1, x2, y2) in enumerate(ints):
+        left, top = max(int(x1), 1) - 1, max(int(y1), 1) - 1
+        right, bottom = min(int(x2), w), min(int(y2), h)
+        if right <= left or bottom <= top:
+            out[k] = 0
+            continue
+        crop = img.crop((left, top, right, bottom)).resize((size, size), PILImage.Resampling.BOX)
+        out[k] = np.asarray(crop, dtype=np.uint8)
+    return out
+
+
+# ------------------------------------------------------------------------------------------------------ detector
+
+
+class FaceDetector:
+    """MTCNN face detector. Construction loads the three ONNX sessions once per process."""
+
+    def __init__(
+        self,
+        *,
+        threads: int = 1,
+        max_side: int = MAX_SIDE,
+        min_face: int = MIN_FACE,
+        min_confidence: float = MIN_CONFIDENCE,
+        thresholds: tuple[float, float, float] = STAGE_THRESHOLDS,
+    ) -> None:
+        self.max_side = max_side
+        self.min_face = min_face
+        self.min_confidence = min_confidence
+        self.thresholds = thresholds
+        sessions = _sessions(threads)
+        self._pnet, self._rnet, self._onet = (sessions[n] for n in NETS)
+
+    def _run(self, session: Any, batch: np.ndarray) -> list[np.ndarray]:
+        try:
+            return list(session.run(None, {"input": batch}))
+        except Exception as exc:
+            raise BackendError(f"face detector failed: {exc}") from exc
+
+    def _proposals(self, img: Image) -> np.ndarray:
+        """Stage 1: P-Net over the pyramid. Rows are x1, y1, x2, y2, score (squared, regressed)."""
+        from PIL import Image as PILImage
+
+        w, h = img.size
+        scale = 12.0 / self.min_face
+        shortest = min(w, h) * scale
+        found: list[np.ndarray] = []
+        while shortest >= 12:
+            sw, sh = int(w * scale + 1), int(h * scale + 1)
+            level = _normalise(np.asarray(img.resize((sw, sh), PILImage.Resampling.BOX), dtype=np.uint8))
+            reg, prob = self._run(self._pnet, level)
+            ys, xs = np.nonzero(prob[0, 1] >= self.thresholds[0])
+            if ys.size:
+                score = prob[0, 1, ys, xs]
+                offsets = reg[0][:, ys, xs].T
+                cells = np.stack([xs, ys], axis=1).astype(np.float32)
+                q1 = np.floor((2 * cells + 1) / scale)
+                q2 = np.floor((2 * cells + 12) / scale)
+                boxes = np.concatenate([q1, q2, score[:, None], offsets], axis=1)
+                found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
+            scale *= SCALE_FACTOR
+            shortest *= SCALE_FACTOR
+        if not found:
+            return np.zeros((0, 5), dtype=np.float32)
+        boxes = np.concatenate(found)
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][:MAX_PROPOSALS]
+        bw = boxes[:, 2] - boxes[:, 0]
+        bh = boxes[:, 3] - boxes[:, 1]
+        refined = np.stack(
+            [
+                boxes[:, 0] + boxes[:, 5] * bw,
+                boxes[:, 1] + boxes[:, 6] * bh,
+                boxes[:, 2] + boxes[:, 7] * bw,
+                boxes[:, 3] + boxes[:, 8] * bh,
+                boxes[:, 4],
+            ],
+            axis=1,
+        )
+        return _square(refined)
+
+    def detect(self, img: Image) -> list[DetectedFace]:
+        """Faces in an upright RGB image, most confident first, boxes in that image's pixels."""
+        from PIL import Image as PILImage
+
+        w0, h0 = img.size
+        ratio = 1.0
+        if max(w0, h0) > self.max_side:
+            ratio = max(w0, h0) / self.max_side
+            img = img.resize((max(1, round(w0 / ratio)), max(1, round(h0 / ratio))), PILImage.Resampling.BOX)
+        if min(img.size) < self.min_face:
+            return []
+        boxes = self._proposals(img)
+        if boxes.shape[0] == 0:
+            return []
+
+        # Stage 2: R-Net on 24x24 crops.
+        reg, prob = self._run(self._rnet, _normalise(_crops(img, boxes, 24)))
+        keep = prob[:, 1] > self.thresholds[1]
+        boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
+        reg = reg[keep]
+        pick = nms(boxes[:, :4], boxes[:, 4], 0.7)
+        boxes = _square(_regress(boxes[pick], reg[pick]))
+        if boxes.shape[0] == 0:
+            return []
+
+        # Stage 3: O-Net on 48x48 crops.
+        reg, _landmarks, prob = self._run(self._onet, _normalise(_crops(img, boxes, 48)))
+        keep = prob[:, 1] > self.thresholds[2]
+        boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
+        boxes = _regress(boxes, reg[keep])
+        boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7, method="min")]
+        boxes = boxes[boxes[:, 4] >= self.min_confidence][:MAX_FACES]
+
+        faces = []
+        for x1, y1, x2, y2, p in boxes:
+            left, top = max(0.0, float(x1) * ratio), max(0.0, float(y1) * ratio)
+            right, bottom = min(float(w0), float(x2) * ratio), min(float(h0), float(y2) * ratio)
+            if right > left and bottom > top:
+                faces.append(DetectedFace(left, top, right, bottom, float(p)))
+        return faces
+
+
+# ------------------------------------------------------------------------------------------------------- labels
+
+PERSON_CATEGORY = "Person Description"  # Rekognition's category for Person/Face, so one rule fits both backends
+
+
+def to_faces(found: list[DetectedFace], size: tuple[int, int]) -> tuple[Face, ...]:
+    """Detector boxes (pixels of an image of ``size``) -> :class:`~photosort.models.Face` records (fractions)."""
+    w, h = size
+    return tuple(
+        Face(
+            left=round(f.left / w, 4),
+            top=round(f.top / h, 4),
+            width=round(min(1.0, (f.right - f.left) / w), 4),
+            height=round(min(1.0, (f.bottom - f.top) / h), 4),
+            confidence=round(f.probability * 100.0, 2),
+        )
+        for f in found
+    )
+
+
+def person_labels(faces: tuple[Face, ...]) -> tuple[Label, ...]:
+    """``Person`` and ``Face`` labels, as confident as the most confident face; none without a face."""
+    if not faces:
+        return ()
+    best = max(f.confidence for f in faces)
+    return (
+        Label(name="Person", confidence=best, categories=(PERSON_CATEGORY,)),
+        Label(name="Face", confidence=best, parents=("Person",), categories=(PERSON_CATEGORY,)),
+    )
+
+
+def with_faces(classification: Classification, faces: tuple[Face, ...], *, max_labels: int) -> Classification:
+    """The classification with the face records and the person labels merged in (by confidence)."""
+    extra = person_labels(faces)
+    names = {label.name.casefold() for label in extra}
+    merged = sorted(
+        (*extra, *(label for label in classification.labels if label.name.casefold() not in names)),
+        key=lambda label: -label.confidence,
+    )
+    return classification.model_copy(update={"labels": tuple(merged[:max_labels]), "faces": faces})
