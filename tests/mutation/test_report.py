@@ -1,0 +1,68 @@
+"""The committed mutation report (``make mutation``) meets issue 18's targets and matches the domain sources.
+
+The mutation run itself is not part of ``make test`` (it takes minutes); this checks its committed result.
+When the domain code changes, the report goes stale and this test says so: re-run ``make mutation``, give
+any new survivor a reason in ``tests/mutation/survivors.toml``, and commit the report.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.mutation import run
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    assert run.REPORT_JSON.exists(), "no mutation report: run `make mutation` and commit tests/mutation/report.*"
+    data: dict[str, Any] = json.loads(run.REPORT_JSON.read_text(encoding="utf-8"))
+    return data
+
+
+def test_the_report_is_for_the_current_domain_sources(report: dict[str, Any]) -> None:
+    assert report["files"] == [f"layers/core/photosort/{rel.as_posix()}" for rel in run.domain_files()], (
+        "domain files were added or removed since the report: run `make mutation`"
+    )
+    assert report["domain_sha256"] == run.domain_hash(), (
+        "the domain sources changed since the mutation report was made: run `make mutation` and commit the report"
+    )
+
+
+def test_the_report_meets_the_targets(report: dict[str, Any]) -> None:
+    assert report["targets"]["modules"] == run.MODULE_TARGETS and report["targets"]["domain"] == run.DOMAIN_TARGET
+    assert run.failures(report) == []
+
+
+def test_every_survivor_has_a_reason(report: dict[str, Any]) -> None:
+    unexplained = [f"{s['module']} {s['function']}: {s['original']}" for s in report["survivors"] if not s["reason"]]
+    assert unexplained == []
+    reasons = run.load_reasons()
+    for s in report["survivors"]:
+        assert reasons[(s["module"], s["function"], s["original"], s["mutated"])] == s["reason"]
+
+
+def test_the_markdown_report_is_the_json_report_rendered(report: dict[str, Any]) -> None:
+    assert run.REPORT_MD.read_text(encoding="utf-8") == run.render_markdown(report)
+
+
+def test_scores_add_up(report: dict[str, Any]) -> None:
+    modules = report["modules"].values()
+    assert report["domain"]["mutants"] == sum(m["mutants"] for m in modules) > 0
+    assert report["domain"]["killed"] == sum(m["killed"] for m in modules)
+    assert len(report["survivors"]) == report["domain"]["survived"]
+    for m in modules:
+        assert m["killed"] + m["survived"] == m["mutants"]
+
+
+def test_failures_names_each_missed_target(report: dict[str, Any]) -> None:
+    """The check itself can fail: a weak module, a weak domain and an unexplained survivor are each caught."""
+    weak = json.loads(json.dumps(report))
+    weak["modules"]["photosort.storage"]["score"] = 0.84
+    weak["domain"]["score"] = 0.74
+    weak["survivors"].append({"module": "photosort.storage", "function": "move", "reason": ""})
+    problems = run.failures(weak)
+    assert len(problems) == 3
+    assert [p.split(":")[0] for p in problems[:2]] == ["photosort.storage", "domain"]
