@@ -59,9 +59,9 @@ print(json.dumps({"init_s": init, "first_call_s": touch, "maxrss_mb": next(int(l
 
 def function_memory_mb(name: str) -> int:
     """The function's MemorySize in template.yaml (or the Globals default)."""
-    from photosort_local.cost import read_template
+    from photosort_local.sam import load_sam_template
 
-    template = read_template(REPO / "template.yaml")
+    template = load_sam_template(REPO / "template.yaml")
     default = template.get("Globals", {}).get("Function", {}).get("MemorySize", 128)
     for res in template["Resources"].values():
         props = res.get("Properties", {})
@@ -254,9 +254,9 @@ def sam_build(build_dir: Path) -> None:
 
 
 def function_layers() -> dict[str, list[str]]:
-    from photosort_local.cost import read_template
+    from photosort_local.sam import load_sam_template
 
-    template = read_template(REPO / "template.yaml")
+    template = load_sam_template(REPO / "template.yaml")
     global_layers = [
         l["Ref"] for l in template.get("Globals", {}).get("Function", {}).get("Layers", []) if isinstance(l, dict)
     ]

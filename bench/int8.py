@@ -14,7 +14,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     from photosort_local.samples import SAMPLES, SampleNotFoundError, find_sample
 
     results: list[Result] = []
-    fp32, int8 = local.LocalClassifier("fp32"), local.LocalClassifier("int8")
+    fp32, int8 = local.LocalClassifier(variant="fp32"), local.LocalClassifier(variant="int8")
     s32, s8 = local.get_session("fp32"), local.get_session("int8")
     photos: dict[str, Any] = {}
     for name in SAMPLES:

@@ -103,7 +103,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
         }
 
     # Classify alone: the same photos through the local classifier, in this process, no AWS at all.
-    classifier = LocalClassifier("fp32")
+    classifier = LocalClassifier(variant="fp32")
     for _, data in photos[:5]:
         classifier.classify_bytes(data)
     t0 = time.perf_counter()

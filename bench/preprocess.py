@@ -57,7 +57,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
 
     results: list[Result] = []
     data = twelve_mp_jpeg()
-    classifier = local.LocalClassifier("fp32")
+    classifier = local.LocalClassifier(variant="fp32")
     tensor = local.preprocess(data)
     naive = naive_preprocess(data)
     # The draft decode is DCT-scaled (1/8 here), so pixels differ slightly from the full decode: report how much.

@@ -10,6 +10,7 @@ from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEve
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
+from photosort.models import ObjectRef
 from photosort.settings import Settings
 
 logger = Logger()
@@ -24,8 +25,7 @@ s3 = boto3.client("s3")
 @tracer.capture_lambda_handler
 @event_parser(model=S3EventNotificationEventBridgeModel)
 def lambda_handler(event: S3EventNotificationEventBridgeModel, context: LambdaContext) -> dict:
-    ref, received_at = pipeline.object_ref_from_event(event)
-    inspection = pipeline.inspect(s3, ref, received_at, settings)
+    inspection = pipeline.inspect(s3, ObjectRef.from_event(event), event.time, settings)
     logger.info("inspected", key=inspection.object.key, usable=inspection.usable, gone=inspection.gone)
     metrics.add_metric(name="ImagesInspected", unit=MetricUnit.Count, value=1)
     if inspection.rejection is not None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.parser import event_parser, parse
-from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
+from aws_lambda_powertools.utilities.parser import event_parser
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from photosort import pipeline
-from photosort.models import QuarantineInput
+from photosort.models import ObjectRef, QuarantineInput
 from photosort.repository import Repository
 from photosort.settings import Settings
 
@@ -27,7 +26,7 @@ repo = Repository(boto3.client("dynamodb"), settings.require_table())
 @tracer.capture_lambda_handler
 @event_parser(model=QuarantineInput)
 def lambda_handler(event: QuarantineInput, context: LambdaContext) -> dict:
-    ref, _ = pipeline.object_ref_from_event(parse(event=event.event, model=S3EventNotificationEventBridgeModel))
+    ref = ObjectRef.from_event(event.event)
     decision = pipeline.quarantine(s3, repo, ref, event.error)
     logger.warning("quarantined", key=ref.key, error=event.error.error, destination=decision.destination_key)
     metrics.add_metric(name="ImagesFailed", unit=MetricUnit.Count, value=1)

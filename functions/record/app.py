@@ -29,7 +29,12 @@ repo = Repository(boto3.client("dynamodb"), settings.require_table())
 @event_parser(model=RecordInput)
 def lambda_handler(event: RecordInput, context: LambdaContext) -> dict:
     decision = pipeline.record(
-        repo, rules.current(), settings, event.inspection, event.classification, event.backend_rejection
+        repo,
+        rules.current(),
+        settings.duplicate_policy,
+        event.inspection,
+        event.classification,
+        event.backend_rejection,
     )
     logger.info("recorded", image_id=decision.image_id, status=decision.status, destination=decision.destination_key)
     metrics.add_metric(

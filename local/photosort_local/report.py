@@ -11,8 +11,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
-from photosort.models import Classification, Label
-from photosort.repository import AlbumSummary, ImageRecord, Page
+from photosort.models import AlbumSummary, Classification, ImageRecord, Label, Page
 
 TOP_LABELS = 3  # labels shown per photo in the human listing
 BAR_WIDTH = 20

@@ -26,7 +26,7 @@ from typing import Any
 
 import boto3
 
-from photosort_local import moto_adapters, sam
+from photosort_local import moto_patches, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -113,7 +113,7 @@ class EmbeddedStack:
             self._env_saved.setdefault(key, os.environ.get(key))
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
-        moto_adapters.install()
+        moto_patches.install()
         if self._mock_enabled:
             from moto import mock_aws
 
@@ -123,8 +123,8 @@ class EmbeddedStack:
             self._tmp = tempfile.TemporaryDirectory(prefix="photosort-logs-")
             self.log_dir = Path(self._tmp.name)
         self.runner = LambdaRunner(log_dir=self.log_dir)
-        moto_adapters.register_runner(self.runner)
-        moto_adapters.add_execution_listener(self._on_execution)
+        moto_patches.register_runner(self.runner)
+        moto_patches.add_execution_listener(self._on_execution)
         try:
             # moto's CloudFormation cannot create bucket or queue policies and says so for every stack. Nothing
             # enforces IAM or TLS in-process anyway; tests/static checks those policies in the template instead.
@@ -135,9 +135,9 @@ class EmbeddedStack:
             raise
 
     def stop(self) -> None:
-        moto_adapters.remove_execution_listener(self._on_execution)
+        moto_patches.remove_execution_listener(self._on_execution)
         if self.runner is not None:
-            moto_adapters.unregister_runner(self.runner)
+            moto_patches.unregister_runner(self.runner)
             self.runner.close()
         if self._mock is not None:
             self._mock.stop()

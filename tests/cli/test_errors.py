@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from photosort.routing import parse_rules
-from photosort_local.cli import load_rules_file, main
+from photosort_local.cli import main
+from photosort_local.cli.inputs import load_rules_file
 from photosort_local.samples import find_sample
 
 RULES_YAML = """\

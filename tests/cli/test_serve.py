@@ -18,7 +18,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from photosort.repository import ImageRecord, Repository
+from photosort.models import ImageRecord
+from photosort.repository import Repository
 from photosort_local.samples import find_sample
 
 ENTRY_POINT = Path(sys.executable).with_name("photosort")

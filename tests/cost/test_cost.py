@@ -7,9 +7,11 @@ import math
 
 import pytest
 
-from photosort_local import cost
+from photosort_local.cli import main
+from photosort_local.cost import model as cost
+from photosort_local.cost.prices import load_prices
 
-PRICES = cost.load_prices()
+PRICES = load_prices()
 TIERS = PRICES["rekognition"]["detect_labels_tiers"]["tiers"]
 MEASURED = cost.Measured()  # documented defaults: never read bench/results
 KW = {"prices": PRICES, "measured": MEASURED}
@@ -69,12 +71,7 @@ def test_template_memory() -> None:
 
 
 def _cli(*argv: str) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="photosort")
-    cost.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["cost", *argv])
-    assert args.func(args) == 0
+    assert main(["cost", *argv]) == 0
 
 
 def test_json_output_shape(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:

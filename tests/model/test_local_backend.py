@@ -14,7 +14,7 @@ from PIL import Image  # noqa: E402
 from photosort.backends import local  # noqa: E402
 from photosort.backends.base import ImageInput  # noqa: E402
 from photosort.errors import ImageUnusableError  # noqa: E402
-from photosort.models import Classification, ImageMetadata, ObjectRef  # noqa: E402
+from photosort.models import BackendLimits, Classification, ImageMetadata, ObjectRef  # noqa: E402
 
 PERSONISH = {"person", "people", "human", "man", "woman", "child", "face", "portrait"}
 ALL_PHOTOS = ("chelsea", "coffee", "rocket", "motorcycle_left", "astronaut", "china", "flower", "grace_hopper")
@@ -22,7 +22,7 @@ ALL_PHOTOS = ("chelsea", "coffee", "rocket", "motorcycle_left", "astronaut", "ch
 
 @pytest.fixture(scope="module")
 def classifier() -> local.LocalClassifier:
-    return local.LocalClassifier(variant="fp32", max_labels=20)
+    return local.LocalClassifier(BackendLimits(max_labels=20), variant="fp32")
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +163,7 @@ def test_classify_reads_the_image_input_once(classifier, sample_photo) -> None:
 
 
 def test_module_level_classify_bytes_reuses_the_session(classifier, sample_photo) -> None:
-    r = local.classify_bytes(sample_photo("coffee"), max_labels=3)
+    r = local.classify_bytes(sample_photo("coffee"), limits=BackendLimits(max_labels=3))
     assert len(r.labels) == 3
     assert local.get_session("fp32") is local.get_session("fp32")
 

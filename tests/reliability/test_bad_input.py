@@ -17,8 +17,8 @@ import pytest
 from PIL import Image
 
 from photosort import constants, imaging, pipeline, routing, storage
-from photosort.errors import ImageUnusableError, RejectionReason
-from photosort.models import ObjectRef, Status
+from photosort.errors import ImageUnusableError
+from photosort.models import ObjectRef, RejectionReason, Status
 from photosort.settings import Settings
 from tests.reliability import images
 from tests.reliability.conftest import BUCKET, STACK_MAX_IMAGE_BYTES
@@ -351,7 +351,7 @@ ODD_KEY_IDS = ["spaces", "plus", "percent", "unicode", "deep", "long-900", "deep
 
 def destinations(key: str, sha256: str) -> dict[str, str]:
     out = {
-        prefix: pipeline._aside_key(prefix, key, sha256)
+        prefix: routing.aside_key(prefix, key, sha256)
         for prefix in (constants.REJECTED_PREFIX, constants.DUPLICATES_PREFIX, constants.FAILED_PREFIX)
     }
     for template in (routing.DEFAULT_PATH, "{label}/{year}/{month}/{day}/{stem}-{sha8}{ext}"):

@@ -20,8 +20,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from photosort import imaging, pipeline, storage
-from photosort.errors import ImageUnusableError, RejectionReason
-from photosort.models import ImageMetadata, ObjectRef
+from photosort.errors import ImageUnusableError
+from photosort.models import ImageMetadata, ObjectRef, RejectionReason
 from photosort.settings import Settings
 from tests.reliability import images
 from tests.reliability.conftest import BUCKET

@@ -24,9 +24,8 @@ from photosort.errors import (
     BackendThrottledError,
     BackendUnavailableError,
     ImageUnusableError,
-    RejectionReason,
 )
-from photosort.models import ImageMetadata, ObjectRef
+from photosort.models import BackendLimits, ImageMetadata, ObjectRef, RejectionReason
 from photosort.settings import Settings
 
 MB = 1024 * 1024
@@ -157,7 +156,7 @@ DETECT_LABELS_RESPONSE: dict[str, Any] = {
 
 
 def _rekognition(client: Any) -> RekognitionClassifier:
-    return RekognitionClassifier(client, min_confidence=55.0, max_labels=10, max_image_pixels=PIXELS)
+    return RekognitionClassifier(client, BackendLimits(max_labels=10, min_confidence=55.0, max_pixels=PIXELS))
 
 
 # --- Rekognition DetectLabels ---------------------------------------------------------------------
@@ -336,9 +335,8 @@ def test_rekognition_other_errors(code: str, error: type[Exception]) -> None:
 
 
 def _custom(client: Any) -> CustomLabelsClassifier:
-    return CustomLabelsClassifier(
-        client, project_version_arn=ARN, min_confidence=70.0, max_labels=5, max_image_pixels=PIXELS
-    )
+    limits = BackendLimits(max_labels=5, min_confidence=70.0, max_pixels=PIXELS)
+    return CustomLabelsClassifier(client, limits, project_version_arn=ARN)
 
 
 def test_custom_labels_request_and_labels() -> None:
@@ -410,9 +408,8 @@ def test_custom_labels_throttling_is_retryable() -> None:
 
 
 def _sagemaker(client: Any, class_names: tuple[str, ...] = ("cat", "dog", "car")) -> SageMakerClassifier:
-    return SageMakerClassifier(
-        client, endpoint_name="pets-classifier", class_names=class_names, max_labels=2, max_image_pixels=PIXELS
-    )
+    limits = BackendLimits(max_labels=2, max_pixels=PIXELS)
+    return SageMakerClassifier(client, limits, endpoint_name="pets-classifier", class_names=class_names)
 
 
 def _invoke_response(payload: object, variant: str | None = "AllTraffic") -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +12,9 @@ import pytest
 from moto import mock_aws
 from samtranslator.yaml_helper import yaml_parse
 
-from photosort.models import CollectionKind, Label, Membership, Status
-from photosort.repository import HashClaimedError, ImageRecord, Repository
+from photosort.errors import HashClaimedError
+from photosort.models import CollectionKind, ImageRecord, Label, Membership, Status
+from photosort.repository import Repository
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
 TABLE = "photos"
@@ -33,7 +35,10 @@ def repo() -> Iterator[Repository]:
 
 
 def record(image_id: str, sha: str = "a" * 64, albums: tuple[str, ...] = ("pets",)) -> ImageRecord:
-    return ImageRecord.build(
+    now = datetime.now(UTC)
+    return ImageRecord(
+        created_at=now,
+        updated_at=now,
         image_id=image_id,
         bucket="b",
         source_key=f"incoming/{image_id}.jpg",
@@ -45,6 +50,18 @@ def record(image_id: str, sha: str = "a" * 64, albums: tuple[str, ...] = ("pets"
     ).model_copy(update={"labels": (Label(name="Cat", confidence=90.5, parents=("Animal",)),)})
 
 
+def index_image_ids(repo: Repository, index: str, value: str) -> list[str]:
+    """Image ids a global secondary index holds under ``value`` (GSI1: by hash, GSI2: by destination key)."""
+    resp = repo._db.query(
+        TableName=TABLE,
+        IndexName=index,
+        KeyConditionExpression="#k = :v",
+        ExpressionAttributeNames={"#k": f"{index}PK"},
+        ExpressionAttributeValues={":v": {"S": value}},
+    )
+    return [item["image_id"]["S"] for item in resp["Items"]]
+
+
 def counts(repo: Repository) -> dict[str, int]:
     return {a.album: a.image_count for a in repo.list_albums()}
 
@@ -54,8 +71,8 @@ def test_save_writes_record_memberships_and_counts(repo: Repository) -> None:
 
     assert created
     assert repo.get("one") == saved
-    assert repo.get_by_key("albums/pets/one.jpg") == saved
-    assert repo.find_by_hash("a" * 64) == [saved]
+    assert index_image_ids(repo, "GSI2", "KEY#albums/pets/one.jpg") == ["one"]
+    assert index_image_ids(repo, "GSI1", "SHA#" + "a" * 64) == ["one"]
     assert counts(repo) == {"pets": 1, "animals": 1}
     assert [e.image_id for e in repo.list_album("pets").items] == ["one"]
 

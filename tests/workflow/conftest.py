@@ -9,7 +9,8 @@ from typing import Any
 
 import pytest
 
-from photosort.repository import ImageRecord, Repository
+from photosort.models import ImageRecord
+from photosort.repository import Repository
 from photosort_local.stack import EmbeddedStack, ExecutionOutcome
 
 

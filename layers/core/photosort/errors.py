@@ -6,8 +6,10 @@ names are what the state machine's ``Retry`` and ``Catch`` blocks match. Keep th
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from photosort.models import RejectionReason
 
 
 class PhotosortError(Exception):
@@ -57,13 +59,9 @@ class SourceChangedError(PhotosortError):
     """The source object changed (ETag differs) while it was being moved."""
 
 
-class RejectionReason(StrEnum):
-    """Why an upload was not a usable image. Stored in the record and in the rejected/ object's tags."""
+class HashClaimedError(PhotosortError):
+    """Another image already owns these bytes; the caller records this one as a duplicate."""
 
-    EMPTY_OBJECT = "EmptyObject"
-    NOT_AN_IMAGE = "NotAnImage"
-    UNSUPPORTED_FORMAT = "UnsupportedFormat"
-    TRUNCATED_IMAGE = "TruncatedImage"
-    CORRUPT_IMAGE = "CorruptImage"
-    DECOMPRESSION_BOMB = "DecompressionBomb"
-    TOO_LARGE = "TooLarge"
+    def __init__(self, owner: str) -> None:
+        super().__init__(f"content already recorded as image {owner}")
+        self.owner = owner

@@ -19,8 +19,8 @@ from datetime import datetime
 from io import BytesIO
 from typing import TYPE_CHECKING
 
-from photosort.errors import ImageUnusableError, RejectionReason
-from photosort.models import ImageMetadata
+from photosort.errors import ImageUnusableError
+from photosort.models import DEFAULT_MAX_PIXELS, ImageMetadata, RejectionReason
 
 if TYPE_CHECKING:
     from PIL.Image import Exif, Image
@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 # Formats we decode, as Pillow names them. HEIF comes from pillow-heif (phone photos).
 # AVIF is Pillow's own plugin (its brand sniffs as HEIF, and it is reported as HEIF).
 ALLOWED_FORMATS: tuple[str, ...] = ("JPEG", "PNG", "GIF", "WEBP", "TIFF", "BMP", "HEIF", "AVIF")
-DEFAULT_MAX_PIXELS = 89_478_485  # Pillow's own MAX_IMAGE_PIXELS: about 1 GB of 24-bit RGB
 
 _EXIF_ORIENTATION = 0x0112
 _EXIF_MAKE = 0x010F
@@ -178,7 +177,7 @@ def _open(data: bytes, max_pixels: int) -> Image:
     return img
 
 
-def _decode(img: Image, draft_size: tuple[int, int] | None, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image:
+def _decode(img: Image, draft_size: tuple[int, int] | None, max_pixels: int) -> Image:
     """Decode the first frame fully (so truncation and corruption surface here), optionally DCT-scaled."""
     with _guard(img.format):
         if draft_size is not None and img.format == "JPEG":

@@ -1,17 +1,33 @@
-"""Typed data that flows between the workflow steps (every step input and output is one of these)."""
+"""Typed data: what flows between the workflow steps, and what the repository stores.
+
+Every step input and output is one of these, and so is every item the repository reads back. This module
+depends on nothing else in photosort, so every other module may import it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from aws_lambda_powertools.utilities.parser.models import S3EventNotificationEventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field
-
-from photosort.errors import RejectionReason
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RejectionReason(StrEnum):
+    """Why an upload was not a usable image. Stored in the record and in the rejected/ object's tags."""
+
+    EMPTY_OBJECT = "EmptyObject"
+    NOT_AN_IMAGE = "NotAnImage"
+    UNSUPPORTED_FORMAT = "UnsupportedFormat"
+    TRUNCATED_IMAGE = "TruncatedImage"
+    CORRUPT_IMAGE = "CorruptImage"
+    DECOMPRESSION_BOMB = "DecompressionBomb"
+    TOO_LARGE = "TooLarge"
 
 
 class ObjectRef(_Model):
@@ -23,6 +39,40 @@ class ObjectRef(_Model):
     etag: str | None = None
     version_id: str | None = None
     sequencer: str | None = None
+
+    @classmethod
+    def from_event(cls, event: S3EventNotificationEventBridgeModel) -> ObjectRef:
+        """The object an EventBridge "Object Created" event names (the key as sent: S3 URL-encodes it)."""
+        detail = event.detail
+        obj = detail.object
+        return cls(
+            bucket=detail.bucket.name,
+            key=obj.key,
+            size=int(obj.size or 0),
+            etag=obj.etag or None,
+            version_id=obj.version_id or None,
+            sequencer=obj.sequencer or None,
+        )
+
+
+DEFAULT_MAX_PIXELS = 100_000_000
+"""The default pixel limit (``PHOTOSORT_MAX_IMAGE_PIXELS``): above Pillow's 89,478,485 warning level, below its
+hard error at twice that. Inspect and every backend use the configured value, never Pillow's."""
+
+
+@dataclass(frozen=True)
+class BackendLimits:
+    """The limits every classification backend is built with (from Settings, the same values Inspect uses).
+
+    ``max_pixels`` is the largest image a backend decodes: the same limit Inspect checks, so an image Inspect
+    accepts is never refused by the backend for its size. ``min_confidence`` is sent to the services that filter
+    on their side (Rekognition, Custom Labels); the local model and SageMaker return their scores unfiltered
+    and the routing rules apply their own thresholds.
+    """
+
+    max_labels: int = 20
+    min_confidence: float = 55.0
+    max_pixels: int = DEFAULT_MAX_PIXELS
 
 
 class ImageMetadata(_Model):
@@ -91,6 +141,59 @@ class Membership(_Model):
     confidence: float
 
 
+# -- stored models (what the repository writes and reads back) ----------------------------------------------
+class ImageRecord(BaseModel):
+    """The record of one upload: where it came from, where it went, and why."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    image_id: str
+    bucket: str
+    source_key: str
+    destination_key: str
+    status: Status
+    reason: str
+    sha256: str | None = None
+    labels: tuple[Label, ...] = ()
+    backend: str | None = None
+    model_version: str | None = None
+    metadata: ImageMetadata | None = None
+    memberships: tuple[Membership, ...] = ()
+    duplicate_of: str | None = None
+    error: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def sort_time(self) -> datetime:
+        return self.metadata.taken_at if self.metadata and self.metadata.taken_at else self.created_at
+
+
+class AlbumSummary(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    album: str
+    kind: CollectionKind
+    image_count: int
+
+
+class AlbumEntry(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    album: str
+    image_id: str
+    destination_key: str
+    label: str
+    confidence: float
+    taken_at: str
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[AlbumEntry]
+    next_token: str | None
+
+
 class Decision(_Model):
     """Where an image goes and why; the output of the Record step and the input of Sort."""
 
@@ -102,6 +205,20 @@ class Decision(_Model):
     top_labels: tuple[str, ...] = ()
     duplicate_of: str | None = None
     created: bool = True
+
+    @classmethod
+    def from_record(cls, record: ImageRecord, *, created: bool) -> Decision:
+        """The decision a stored record stands for; ``created`` is False when the record was already there."""
+        return cls(
+            image_id=record.image_id,
+            status=record.status,
+            destination_key=record.destination_key,
+            reason=record.reason,
+            memberships=record.memberships,
+            top_labels=tuple(label.name for label in record.labels[:3]),
+            duplicate_of=record.duplicate_of,
+            created=created,
+        )
 
 
 class MoveResult(_Model):
@@ -141,5 +258,5 @@ class QuarantineInput(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    event: dict
+    event: S3EventNotificationEventBridgeModel
     error: FailureInfo

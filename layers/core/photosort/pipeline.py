@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 from typing import Any
 
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -17,51 +16,28 @@ from botocore.exceptions import HTTPClientError
 
 from photosort import constants, imaging, routing, storage
 from photosort.backends import Classifier, ImageInput
-from photosort.errors import BackendThrottledError, ImageUnusableError, RejectionReason
+from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError
 from photosort.models import (
     Classification,
     Decision,
     FailureInfo,
+    ImageRecord,
     Inspection,
+    Membership,
     MoveResult,
     ObjectRef,
     Rejection,
+    RejectionReason,
     Status,
 )
-from photosort.repository import HashClaimedError, ImageRecord, Repository
+from photosort.repository import Repository
 from photosort.settings import DuplicatePolicy, Settings
-
-_CHUNK = 8 * 1024 * 1024
-
-
-def object_ref_from_event(event: Any) -> tuple[ObjectRef, datetime]:
-    """The object an EventBridge "Object Created" event names (key as sent), and the event time."""
-    detail = event.detail
-    obj = detail.object
-    ref = ObjectRef(
-        bucket=detail.bucket.name,
-        key=obj.key,
-        size=int(obj.size or 0),
-        etag=obj.etag or None,
-        version_id=obj.version_id or None,
-        sequencer=obj.sequencer or None,
-    )
-    return ref, event.time
 
 
 def image_id(ref: ObjectRef) -> str:
     """Stable id of one upload: the same event delivered twice maps to the same id."""
     identity = "\n".join([ref.bucket, ref.key, ref.version_id or "", ref.sequencer or "", ref.etag or ""])
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
-
-
-def _stream_sha256(s3: Any, ref: ObjectRef) -> str:
-    body = s3.get_object(Bucket=ref.bucket, Key=ref.key)["Body"]
-    digest = hashlib.sha256()
-    with body:
-        for chunk in iter(lambda: body.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # -- 1. Inspect ---------------------------------------------------------------------------------------------
@@ -75,7 +51,7 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
             object=found,
             received_at=received_at,
             usable=False,
-            sha256=_stream_sha256(s3, found),
+            sha256=storage.stream_sha256(s3, found),
             rejection=Rejection(
                 reason=RejectionReason.TOO_LARGE,
                 detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
@@ -111,117 +87,119 @@ def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classifica
 
 
 # -- 3. Record ----------------------------------------------------------------------------------------------
-def _aside_key(prefix: str, source_key: str, sha256: str | None, fmt: str | None = None) -> str:
-    """Mirror the user's folders under an output prefix; the hash suffix keeps different files apart."""
-    relative = PurePosixPath(routing.relative_source(source_key))
-    folder = "" if str(relative.parent) in (".", "") else f"{relative.parent}/"
-    room = routing.MAX_KEY_BYTES - len(prefix.encode()) - 64  # leave 64 bytes for "<stem>-<sha8><ext>"
-    if len(folder.encode()) > room:
-        folder = routing.cut_utf8(folder, room).rstrip("/") + "/"
-    return routing.render_key(
-        f"{prefix}{folder}",
-        "{stem}-{sha8}{ext}",
-        source_key=source_key,
-        sha256=sha256 or "00000000",
-        when=datetime.now(UTC),
-        fmt=fmt,
+def decide_record(
+    rules: routing.RuleSet,
+    inspection: Inspection,
+    classification: Classification | None,
+    backend_rejection: FailureInfo | None = None,
+    *,
+    now: datetime,
+) -> ImageRecord:
+    """The record to write for an image, from what Inspect and Classify found and the routing rules (pure).
+
+    An image without a classification is rejected (the reason says why); a classified one goes to the album
+    of the first matching rule, or to unsorted/ when none matches.
+    """
+    ref = inspection.object
+    memberships: tuple[Membership, ...] = ()
+    if not inspection.usable or classification is None:
+        status = Status.REJECTED
+        reason = _rejection_reason(inspection, backend_rejection)
+        destination = routing.aside_key(constants.REJECTED_PREFIX, ref.key, inspection.sha256)
+    else:
+        memberships = routing.match(rules, classification.labels)
+        primary = memberships[0] if memberships else None
+        prefix, template = routing.destination_for(primary, rules)
+        meta = inspection.metadata
+        destination = routing.render_key(
+            prefix,
+            template,
+            source_key=ref.key,
+            sha256=inspection.sha256 or "",
+            when=routing.when_taken(meta, inspection.received_at),
+            label=primary.label if primary else "",
+            album=primary.album if primary else "",
+            fmt=meta.format if meta else None,
+        )
+        if primary is not None:
+            status = Status.SORTED
+            reason = f"matched rule {primary.album!r} with label {primary.label!r} ({primary.confidence:.1f}%)"
+        else:
+            status = Status.UNSORTED
+            best = classification.labels[0] if classification.labels else None
+            reason = (
+                f"no rule matched: best label {best.name!r} ({best.confidence:.1f}%)" if best else "no labels returned"
+            )
+    return ImageRecord(
+        image_id=image_id(ref),
+        bucket=ref.bucket,
+        source_key=ref.key,
+        destination_key=destination,
+        status=status,
+        reason=reason,
+        sha256=inspection.sha256,
+        labels=classification.labels if classification else (),
+        backend=classification.backend if classification else None,
+        model_version=classification.model_version if classification else None,
+        metadata=inspection.metadata,
+        memberships=memberships,
+        created_at=now,
+        updated_at=now,
     )
 
 
-def _decision(record: ImageRecord, created: bool) -> Decision:
-    return Decision(
-        image_id=record.image_id,
-        status=record.status,
-        destination_key=record.destination_key,
-        reason=record.reason,
-        memberships=record.memberships,
-        top_labels=tuple(label.name for label in record.labels[:3]),
-        duplicate_of=record.duplicate_of,
-        created=created,
+def duplicate_record(record: ImageRecord, owner: str, policy: DuplicatePolicy) -> ImageRecord:
+    """The same record, as a duplicate of image ``owner`` (pure).
+
+    A duplicate joins no album (its bytes are counted once, under the owner). With ``set-aside`` it moves under
+    duplicates/; with ``sort`` it goes where the original decision sent it.
+    """
+    aside = policy is DuplicatePolicy.SET_ASIDE
+    return record.model_copy(
+        update={
+            "status": Status.DUPLICATE,
+            "reason": f"same bytes as image {owner}; policy {policy.value}",
+            "duplicate_of": owner,
+            "memberships": (),
+            "destination_key": (
+                routing.aside_key(constants.DUPLICATES_PREFIX, record.source_key, record.sha256)
+                if aside
+                else record.destination_key
+            ),
+        }
     )
 
 
 def record(
     repo: Repository,
     rules: routing.RuleSet,
-    settings: Settings,
+    duplicate_policy: DuplicatePolicy,
     inspection: Inspection,
     classification: Classification | None,
     backend_rejection: FailureInfo | None = None,
 ) -> Decision:
-    """Decide where the image goes and why, and write the record with its album memberships and counts."""
-    ref = inspection.object
-    iid = image_id(ref)
-    stored = repo.get(iid)
+    """Write the image's record (with its album memberships and counts) and return where it goes and why.
+
+    A replayed event returns the stored decision. Bytes another image already owns are recorded as a
+    duplicate of it, following ``duplicate_policy``.
+    """
+    stored = repo.get(image_id(inspection.object))
     if stored is not None:  # the same event, delivered again
-        return _decision(stored, created=False)
-
-    common: dict[str, Any] = {
-        "image_id": iid,
-        "bucket": ref.bucket,
-        "source_key": ref.key,
-        "sha256": inspection.sha256,
-        "metadata": inspection.metadata,
-        "classification": classification,
-    }
-    if not inspection.usable or classification is None:
-        rejection = inspection.rejection
-        if backend_rejection is not None:  # the backend refused the image (e.g. a format it cannot take)
-            reason = f"BackendRejected: {_short_cause(backend_rejection.cause)}"
-        elif rejection is not None:
-            reason = f"{rejection.reason.value}: {rejection.detail}"
-        else:
-            reason = "not a usable image"
-        rec = ImageRecord.build(
-            status=Status.REJECTED,
-            reason=reason,
-            destination_key=_aside_key(constants.REJECTED_PREFIX, ref.key, inspection.sha256),
-            **common,
-        )
-        saved, created = repo.save(rec, claim_hash=False)
-        return _decision(saved, created)
-
-    memberships = routing.match(rules, classification.labels)
-    primary = memberships[0] if memberships else None
-    prefix, template = routing.destination_for(primary, rules)
-    meta = inspection.metadata
-    destination = routing.render_key(
-        prefix,
-        template,
-        source_key=ref.key,
-        sha256=inspection.sha256 or "",
-        when=routing.when_taken(meta, inspection.received_at),
-        label=primary.label if primary else "",
-        album=primary.album if primary else "",
-        fmt=meta.format if meta else None,
-    )
-    if primary is not None:
-        reason = f"matched rule {primary.album!r} with label {primary.label!r} ({primary.confidence:.1f}%)"
-        status = Status.SORTED
-    else:
-        best = classification.labels[0] if classification.labels else None
-        reason = f"no rule matched: best label {best.name!r} ({best.confidence:.1f}%)" if best else "no labels returned"
-        status = Status.UNSORTED
-    rec = ImageRecord.build(
-        status=status, reason=reason, destination_key=destination, memberships=memberships, **common
-    )
+        return Decision.from_record(stored, created=False)
+    decided = decide_record(rules, inspection, classification, backend_rejection, now=datetime.now(UTC))
     try:
-        saved, created = repo.save(rec, claim_hash=True)
-    except HashClaimedError as dup:
-        aside = settings.duplicate_policy is DuplicatePolicy.SET_ASIDE
-        rec = rec.model_copy(
-            update={
-                "status": Status.DUPLICATE,
-                "reason": f"same bytes as image {dup.owner}; policy {settings.duplicate_policy.value}",
-                "duplicate_of": dup.owner,
-                "memberships": (),
-                "destination_key": (
-                    _aside_key(constants.DUPLICATES_PREFIX, ref.key, inspection.sha256) if aside else destination
-                ),
-            }
-        )
-        saved, created = repo.save(rec, claim_hash=False)
-    return _decision(saved, created)
+        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED)
+    except HashClaimedError as claimed:
+        saved, created = repo.save(duplicate_record(decided, claimed.owner, duplicate_policy), claim_hash=False)
+    return Decision.from_record(saved, created=created)
+
+
+def _rejection_reason(inspection: Inspection, backend_rejection: FailureInfo | None) -> str:
+    if backend_rejection is not None:  # the backend refused the image (e.g. a format it cannot take)
+        return f"BackendRejected: {_short_cause(backend_rejection.cause)}"
+    if inspection.rejection is not None:
+        return f"{inspection.rejection.reason.value}: {inspection.rejection.detail}"
+    return "not a usable image"
 
 
 # -- 4. Sort ------------------------------------------------------------------------------------------------
@@ -238,6 +216,24 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
 
 
 # -- Quarantine (the Catch target) ----------------------------------------------------------------------------
+def _failed_record(
+    ref: ObjectRef, destination_key: str, error: FailureInfo, reason: str, sha256: str | None
+) -> ImageRecord:
+    now = datetime.now(UTC)
+    return ImageRecord(
+        image_id=image_id(ref),
+        bucket=ref.bucket,
+        source_key=ref.key,
+        destination_key=destination_key,
+        status=Status.FAILED,
+        reason=f"{error.error}: {reason}",
+        error=error.cause[:1000],
+        sha256=sha256,
+        created_at=now,
+        updated_at=now,
+    )
+
+
 def quarantine(s3: Any, repo: Repository, ref: ObjectRef, error: FailureInfo) -> Decision:
     """Record the failure and move the object under failed/, so nothing stays behind in incoming/."""
     found = storage.resolve(s3, ref)
@@ -247,32 +243,15 @@ def quarantine(s3: Any, repo: Repository, ref: ObjectRef, error: FailureInfo) ->
         for key in storage.key_candidates(ref.key):
             stored = repo.get(image_id(ref.model_copy(update={"key": key})))
             if stored is not None:
-                return _decision(stored, created=False)
-        plain = storage.key_candidates(ref.key)[0]
-        rec = ImageRecord.build(
-            image_id=image_id(ref.model_copy(update={"key": plain})),
-            bucket=ref.bucket,
-            source_key=plain,
-            destination_key=plain,
-            status=Status.FAILED,
-            reason=f"{error.error}: object disappeared before it could be set aside",
-            error=error.cause[:1000],
-        )
-        return _decision(repo.mark_failed(rec), created=True)
-    iid = image_id(found)  # the id Inspect computed: it uses the resolved key too
-    sha = _stream_sha256(s3, found)
-    rec = ImageRecord.build(
-        image_id=iid,
-        bucket=found.bucket,
-        source_key=found.key,
-        destination_key=_aside_key(constants.FAILED_PREFIX, found.key, sha),
-        status=Status.FAILED,
-        reason=f"{error.error}: {_short_cause(error.cause)}",
-        error=error.cause[:1000],
-        sha256=sha,
-    )
-    failed = repo.mark_failed(rec)
-    decision = _decision(failed, created=True)
+                return Decision.from_record(stored, created=False)
+        plain = ref.model_copy(update={"key": storage.key_candidates(ref.key)[0]})
+        gone = _failed_record(plain, plain.key, error, "object disappeared before it could be set aside", None)
+        return Decision.from_record(repo.mark_failed(gone), created=True)
+    # ``found`` carries the resolved key, so the image id is the one Inspect computed.
+    sha = storage.stream_sha256(s3, found)
+    destination = routing.aside_key(constants.FAILED_PREFIX, found.key, sha)
+    failed = repo.mark_failed(_failed_record(found, destination, error, _short_cause(error.cause), sha))
+    decision = Decision.from_record(failed, created=True)
     storage.move(
         s3,
         found,

@@ -16,102 +16,18 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict
 
-from photosort.errors import PhotosortError, StoreBusyError
-from photosort.models import (
-    Classification,
-    CollectionKind,
-    ImageMetadata,
-    Label,
-    Membership,
-    Status,
-)
+from photosort.errors import HashClaimedError, PhotosortError, StoreBusyError
+from photosort.models import AlbumEntry, AlbumSummary, ImageRecord, Membership, Page, Status
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
-
-GSI_HASH = "GSI1"
-GSI_KEY = "GSI2"
-
-
-class HashClaimedError(PhotosortError):
-    """Another image already owns these bytes; the caller records this one as a duplicate."""
-
-    def __init__(self, owner: str) -> None:
-        super().__init__(f"content already recorded as image {owner}")
-        self.owner = owner
-
-
-class ImageRecord(BaseModel):
-    """The record of one upload: where it came from, where it went, and why."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    image_id: str
-    bucket: str
-    source_key: str
-    destination_key: str
-    status: Status
-    reason: str
-    sha256: str | None = None
-    labels: tuple[Label, ...] = ()
-    backend: str | None = None
-    model_version: str | None = None
-    metadata: ImageMetadata | None = None
-    memberships: tuple[Membership, ...] = ()
-    duplicate_of: str | None = None
-    error: str | None = None
-    created_at: datetime
-    updated_at: datetime
-
-    @classmethod
-    def build(cls, *, classification: Classification | None = None, **fields: Any) -> ImageRecord:
-        now = datetime.now(UTC)
-        extra = {}
-        if classification is not None:
-            extra = {
-                "labels": classification.labels,
-                "backend": classification.backend,
-                "model_version": classification.model_version,
-            }
-        return cls(created_at=now, updated_at=now, **extra, **fields)
-
-    @property
-    def sort_time(self) -> datetime:
-        return self.metadata.taken_at if self.metadata and self.metadata.taken_at else self.created_at
-
-
-class AlbumSummary(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    album: str
-    kind: CollectionKind
-    image_count: int
-
-
-class AlbumEntry(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    album: str
-    image_id: str
-    destination_key: str
-    label: str
-    confidence: float
-    taken_at: str
-
-
-@dataclass(frozen=True)
-class Page:
-    items: list[AlbumEntry]
-    next_token: str | None
 
 
 def _to_ddb(value: Any) -> dict[str, Any]:
@@ -282,23 +198,6 @@ class Repository:
             TableName=self._table, Key=_item({"PK": f"SHA#{sha256}", "SK": "CLAIM"}), ConsistentRead=True
         )
         return _from_ddb(found["Item"])["image_id"] if "Item" in found else None
-
-    def find_by_hash(self, sha256: str) -> list[ImageRecord]:
-        return [ImageRecord.model_validate(i) for i in self._query_index(GSI_HASH, "GSI1PK", f"SHA#{sha256}")]
-
-    def get_by_key(self, key: str) -> ImageRecord | None:
-        found = self._query_index(GSI_KEY, "GSI2PK", f"KEY#{key}")
-        return ImageRecord.model_validate(found[0]) if found else None
-
-    def _query_index(self, index: str, attr: str, value: str) -> list[dict[str, Any]]:
-        resp = self._db.query(
-            TableName=self._table,
-            IndexName=index,
-            KeyConditionExpression="#k = :v",
-            ExpressionAttributeNames={"#k": attr},
-            ExpressionAttributeValues=_item({":v": value}),
-        )
-        return [_from_ddb(i) for i in resp.get("Items", [])]
 
     def scan_images(self) -> Iterator[ImageRecord]:
         """Every image record (a full table scan: for tools and tests, never for the pipeline)."""

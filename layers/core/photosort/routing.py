@@ -12,7 +12,7 @@ import json
 import re
 import string
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import PurePosixPath
 
@@ -227,6 +227,26 @@ def relative_source(source_key: str) -> str:
     if source_key.startswith(constants.INCOMING_PREFIX):
         return source_key[len(constants.INCOMING_PREFIX) :]
     return source_key
+
+
+ASIDE_TEMPLATE = "{stem}-{sha8}{ext}"
+_UNDATED = datetime(1970, 1, 1, tzinfo=UTC)  # ASIDE_TEMPLATE has no date fields
+
+
+def aside_key(prefix: str, source_key: str, sha256: str | None) -> str:
+    """A key under rejected/, failed/ or duplicates/ that mirrors the user's folders below incoming/.
+
+    The hash suffix keeps different files with the same name apart; folders are cut (never the name) so the
+    key stays within S3's limit.
+    """
+    relative = PurePosixPath(relative_source(source_key))
+    folder = "" if str(relative.parent) in (".", "") else f"{relative.parent}/"
+    room = MAX_KEY_BYTES - len(prefix.encode()) - 64  # leave 64 bytes for "<stem>-<sha8><ext>"
+    if len(folder.encode()) > room:
+        folder = cut_utf8(folder, room).rstrip("/") + "/"
+    return render_key(
+        f"{prefix}{folder}", ASIDE_TEMPLATE, source_key=source_key, sha256=sha256 or "00000000", when=_UNDATED
+    )
 
 
 def when_taken(metadata: ImageMetadata | None, fallback: datetime) -> datetime:

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from photosort import constants as env
 from photosort.errors import ConfigurationError, describe_validation
+from photosort.models import DEFAULT_MAX_PIXELS, BackendLimits
 
 
 class BackendName(StrEnum):
@@ -37,7 +38,7 @@ class Settings(BaseModel):
     min_confidence: float = Field(55.0, ge=0, le=100, alias=env.MIN_CONFIDENCE)
     max_labels: int = Field(20, ge=1, le=1000, alias=env.MAX_LABELS)
     max_image_bytes: int = Field(50 * 1024 * 1024, ge=1, alias=env.MAX_IMAGE_BYTES)
-    max_image_pixels: int = Field(100_000_000, ge=1, alias=env.MAX_IMAGE_PIXELS)
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, alias=env.MAX_IMAGE_PIXELS)
     table_name: str | None = Field(None, alias=env.TABLE_NAME)
     rules: str = Field("family", alias=env.RULES)
     rules_parameter: str | None = Field(None, alias=env.RULES_PARAMETER)
@@ -69,6 +70,13 @@ class Settings(BaseModel):
         if self.backend is BackendName.SAGEMAKER and not self.sagemaker_endpoint_name:
             raise ValueError(f"{env.SAGEMAKER_ENDPOINT_NAME} is required when the backend is sagemaker")
         return self
+
+    @property
+    def backend_limits(self) -> BackendLimits:
+        """The limits every backend is built with: the same pixel limit Inspect applies."""
+        return BackendLimits(
+            max_labels=self.max_labels, min_confidence=self.min_confidence, max_pixels=self.max_image_pixels
+        )
 
     def require_table(self) -> str:
         if not self.table_name:

@@ -9,6 +9,7 @@ Every step is safe to replay after a crash at any point.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from typing import Any
 from urllib.parse import quote, unquote_plus, urlencode
@@ -21,6 +22,7 @@ from photosort.models import MoveResult, ObjectRef
 SHA_META = "photosort-sha256"
 SOURCE_META = "photosort-source-key"
 _TAG_VALUE_UNSAFE = re.compile(r"[^\w +\-=.:/@]", re.UNICODE)
+_CHUNK = 8 * 1024 * 1024
 
 
 def key_candidates(event_key: str) -> list[str]:
@@ -74,23 +76,39 @@ def resolve(s3: Any, ref: ObjectRef) -> ObjectRef | None:
     return None
 
 
-def read(s3: Any, ref: ObjectRef) -> bytes:
-    """The object's bytes (the version the event announced; callers check its size first)."""
+def _get(s3: Any, ref: ObjectRef) -> Any:
+    """GetObject of the version the event announced, only while its ETag still matches; returns the body."""
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
     if ref.version_id:
         kwargs["VersionId"] = ref.version_id
     if ref.etag:
         kwargs["IfMatch"] = ref.etag
     try:
-        body = s3.get_object(**kwargs)["Body"]
+        return s3.get_object(**kwargs)["Body"]
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
             raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} changed since the event was sent") from exc
         if _missing(exc):
             raise SourceChangedError(f"s3://{ref.bucket}/{ref.key} is gone (moved by another delivery?)") from exc
         raise
+
+
+def read(s3: Any, ref: ObjectRef) -> bytes:
+    """The object's bytes (the version the event announced; callers check its size first)."""
+    body = _get(s3, ref)
     with body:
-        return body.read()
+        data: bytes = body.read()
+    return data
+
+
+def stream_sha256(s3: Any, ref: ObjectRef) -> str:
+    """SHA-256 of the object, read in chunks (for objects too large to hold in memory), same version as read."""
+    body = _get(s3, ref)
+    digest = hashlib.sha256()
+    with body:
+        for chunk in iter(lambda: body.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def tag_value(text: str) -> str:

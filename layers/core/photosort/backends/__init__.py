@@ -13,31 +13,23 @@ __all__ = ["Classifier", "ClientFactory", "ImageInput", "create_backend"]
 
 
 def create_backend(settings: Settings, client_factory: ClientFactory) -> Classifier:
-    """Build the configured backend. Clients are created here, never at import time."""
+    """Build the configured backend with the settings' limits. Clients are created here, never at import time."""
+    limits = settings.backend_limits
     match settings.backend:
         case BackendName.LOCAL:
             from photosort.backends.local import LocalClassifier
 
-            return LocalClassifier(variant=settings.local_model_variant, max_labels=settings.max_labels)
+            return LocalClassifier(limits, variant=settings.local_model_variant)
         case BackendName.REKOGNITION:
             from photosort.backends.rekognition import RekognitionClassifier
 
-            return RekognitionClassifier(
-                client_factory("rekognition"),
-                min_confidence=settings.min_confidence,
-                max_labels=settings.max_labels,
-                max_image_pixels=settings.max_image_pixels,
-            )
+            return RekognitionClassifier(client_factory("rekognition"), limits)
         case BackendName.CUSTOM_LABELS:
             from photosort.backends.custom_labels import CustomLabelsClassifier
 
             assert settings.custom_labels_project_version_arn  # enforced by Settings
             return CustomLabelsClassifier(
-                client_factory("rekognition"),
-                project_version_arn=settings.custom_labels_project_version_arn,
-                min_confidence=settings.min_confidence,
-                max_labels=settings.max_labels,
-                max_image_pixels=settings.max_image_pixels,
+                client_factory("rekognition"), limits, project_version_arn=settings.custom_labels_project_version_arn
             )
         case BackendName.SAGEMAKER:
             from photosort.backends.sagemaker import SageMakerClassifier
@@ -45,9 +37,8 @@ def create_backend(settings: Settings, client_factory: ClientFactory) -> Classif
             assert settings.sagemaker_endpoint_name  # enforced by Settings
             return SageMakerClassifier(
                 client_factory("sagemaker-runtime"),
+                limits,
                 endpoint_name=settings.sagemaker_endpoint_name,
                 class_names=settings.sagemaker_class_names,
-                max_labels=settings.max_labels,
-                max_image_pixels=settings.max_image_pixels,
             )
     raise AssertionError(settings.backend)  # pragma: no cover - the enum is exhaustive

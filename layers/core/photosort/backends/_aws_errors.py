@@ -16,8 +16,8 @@ from photosort.errors import (
     BackendUnavailableError,
     ImageUnusableError,
     PhotosortError,
-    RejectionReason,
 )
+from photosort.models import RejectionReason
 
 # Transient: the caller should wait and try again.
 THROTTLE_CODES = frozenset(

@@ -21,9 +21,9 @@ from botocore.exceptions import ClientError
 
 from photosort.backends._aws_errors import error_code
 from photosort.backends.base import ImageInput
-from photosort.errors import ImageUnusableError, RejectionReason
+from photosort.errors import ImageUnusableError
 from photosort.imaging import to_jpeg
-from photosort.models import ObjectRef
+from photosort.models import ObjectRef, RejectionReason
 
 logger = logging.getLogger(__name__)
 

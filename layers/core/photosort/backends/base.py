@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from photosort.models import Classification, ImageMetadata, ObjectRef
 
@@ -31,7 +31,6 @@ class ImageInput:
         return self._data
 
 
-@runtime_checkable
 class Classifier(Protocol):
     """Turns an image into normalized labels (confidence 0-100, parents nearest-first)."""
 

@@ -15,7 +15,7 @@ from photosort.backends._aws_errors import error_code, error_message, map_client
 from photosort.backends._aws_images import DETECT_CUSTOM_LABELS, call_with_image
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendUnavailableError
-from photosort.models import Classification, Label
+from photosort.models import BackendLimits, Classification, Label
 
 _ACTION = "rekognition:DetectCustomLabels"
 
@@ -29,27 +29,17 @@ def version_name(project_version_arn: str) -> str:
 class CustomLabelsClassifier:
     name = "custom-labels"
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        project_version_arn: str,
-        min_confidence: float,
-        max_labels: int,
-        max_image_pixels: int,
-    ) -> None:
+    def __init__(self, client: Any, limits: BackendLimits, *, project_version_arn: str) -> None:
         self._client = client
+        self._limits = limits
         self._arn = project_version_arn
-        self._min_confidence = float(min_confidence)
-        self._max_labels = int(max_labels)
-        self._max_image_pixels = max_image_pixels
 
     def _detect(self, image_param: dict[str, Any]) -> dict[str, Any]:
         return self._client.detect_custom_labels(
             ProjectVersionArn=self._arn,
             Image=image_param,
-            MaxResults=self._max_labels,
-            MinConfidence=self._min_confidence,
+            MaxResults=self._limits.max_labels,
+            MinConfidence=self._limits.min_confidence,
         )
 
     def _map_error(self, exc: ClientError) -> Exception:
@@ -70,14 +60,14 @@ class CustomLabelsClassifier:
 
     def classify(self, image: ImageInput) -> Classification:
         response = call_with_image(
-            self._detect, image, DETECT_CUSTOM_LABELS, max_pixels=self._max_image_pixels, map_error=self._map_error
+            self._detect, image, DETECT_CUSTOM_LABELS, max_pixels=self._limits.max_pixels, map_error=self._map_error
         )
         # An object-detection model returns one entry per bounding box, so the same name can repeat: keep the best.
         best: dict[str, float] = {}
         for item in response.get("CustomLabels", []):
             confidence = min(100.0, max(0.0, float(item.get("Confidence", 0.0))))
             best[item["Name"]] = max(confidence, best.get(item["Name"], 0.0))
-        ranked = sorted(best.items(), key=lambda pair: -pair[1])[: self._max_labels]
+        ranked = sorted(best.items(), key=lambda pair: -pair[1])[: self._limits.max_labels]
         return Classification(
             labels=tuple(Label(name=name, confidence=confidence) for name, confidence in ranked),
             backend=self.name,

@@ -24,8 +24,8 @@ import numpy as np
 
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
-from photosort.imaging import DEFAULT_MAX_PIXELS, load_rgb
-from photosort.models import Classification, Label
+from photosort.imaging import load_rgb
+from photosort.models import DEFAULT_MAX_PIXELS, BackendLimits, Classification, Label
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -43,6 +43,7 @@ STDDEV_RGB = np.array([128.0, 128.0, 128.0], dtype=np.float32)
 INPUT_NAME = "input"
 
 MIN_CONFIDENCE = 1.0  # percent; anything below is noise for a 1000-way softmax
+DEFAULT_LIMITS = BackendLimits()
 TOP_CLASSES = 5  # fine-grained ImageNet classes reported per photo (general labels come on top)
 
 
@@ -270,10 +271,9 @@ class LocalClassifier:
 
     name = BACKEND_NAME
 
-    def __init__(self, variant: str = "fp32", max_labels: int = 20, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    def __init__(self, limits: BackendLimits = DEFAULT_LIMITS, *, variant: str = "fp32") -> None:
         self.variant = variant
-        self.max_labels = max_labels
-        self.max_pixels = max_pixels
+        self.limits = limits
         self._session = get_session(variant)
         self._table = label_table()
         self.model_version = _VERSIONS[variant]
@@ -283,24 +283,24 @@ class LocalClassifier:
             logits = self._session.run(None, {INPUT_NAME: tensor})[0]
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
             raise BackendError(f"local model failed: {exc}") from exc
-        labels = labels_from_probabilities(softmax(logits[0]), self._table, max_labels=self.max_labels)
+        labels = labels_from_probabilities(softmax(logits[0]), self._table, max_labels=self.limits.max_labels)
         return Classification(labels=labels, backend=BACKEND_NAME, model_version=self.model_version)
 
     def classify_bytes(self, data: bytes) -> Classification:
         """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image."""
-        return self.classify_tensor(preprocess(data, max_pixels=self.max_pixels))
+        return self.classify_tensor(preprocess(data, max_pixels=self.limits.max_pixels))
 
     def classify(self, image: ImageInput) -> Classification:
         return self.classify_bytes(image.read())
 
 
-_DEFAULT_CLASSIFIERS: dict[tuple[str, int], LocalClassifier] = {}
+_CLASSIFIERS: dict[tuple[str, BackendLimits], LocalClassifier] = {}
 
 
-def classify_bytes(data: bytes, *, variant: str = "fp32", max_labels: int = 20) -> Classification:
+def classify_bytes(data: bytes, *, limits: BackendLimits = DEFAULT_LIMITS, variant: str = "fp32") -> Classification:
     """Classify raw image bytes with the local model (used by ``photosort classify``)."""
-    key = (variant, max_labels)
-    classifier = _DEFAULT_CLASSIFIERS.get(key)
+    key = (variant, limits)
+    classifier = _CLASSIFIERS.get(key)
     if classifier is None:
-        classifier = _DEFAULT_CLASSIFIERS[key] = LocalClassifier(variant=variant, max_labels=max_labels)
+        classifier = _CLASSIFIERS[key] = LocalClassifier(limits, variant=variant)
     return classifier.classify_bytes(data)

@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from photosort.backends._aws_errors import map_client_error
 from photosort.backends._aws_images import DETECT_LABELS, call_with_image
 from photosort.backends.base import ImageInput
-from photosort.models import Classification, Label
+from photosort.models import BackendLimits, Classification, Label
 
 _ACTION = "rekognition:DetectLabels"
 
@@ -52,17 +52,15 @@ def labels_from_response(response: dict[str, Any]) -> tuple[Label, ...]:
 class RekognitionClassifier:
     name = "rekognition"
 
-    def __init__(self, client: Any, *, min_confidence: float, max_labels: int, max_image_pixels: int) -> None:
+    def __init__(self, client: Any, limits: BackendLimits) -> None:
         self._client = client
-        self._min_confidence = float(min_confidence)
-        self._max_labels = int(max_labels)
-        self._max_image_pixels = max_image_pixels
+        self._limits = limits
 
     def _detect(self, image_param: dict[str, Any]) -> dict[str, Any]:
         # No Features/Settings: the default (GENERAL_LABELS, no filters) is exactly what we want, and
         # IMAGE_PROPERTIES would be billed separately.
         return self._client.detect_labels(
-            Image=image_param, MaxLabels=self._max_labels, MinConfidence=self._min_confidence
+            Image=image_param, MaxLabels=self._limits.max_labels, MinConfidence=self._limits.min_confidence
         )
 
     def _map_error(self, exc: ClientError) -> Exception:
@@ -70,10 +68,10 @@ class RekognitionClassifier:
 
     def classify(self, image: ImageInput) -> Classification:
         response = call_with_image(
-            self._detect, image, DETECT_LABELS, max_pixels=self._max_image_pixels, map_error=self._map_error
+            self._detect, image, DETECT_LABELS, max_pixels=self._limits.max_pixels, map_error=self._map_error
         )
         return Classification(
-            labels=labels_from_response(response)[: self._max_labels],
+            labels=labels_from_response(response)[: self._limits.max_labels],
             backend=self.name,
             model_version=str(response.get("LabelModelVersion", "unknown")),
         )

@@ -21,7 +21,7 @@ from photosort.backends._aws_errors import error_code, error_message, map_client
 from photosort.backends._aws_images import INVOKE_ENDPOINT, fit_jpeg, usable_as_is
 from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
-from photosort.models import Classification, Label
+from photosort.models import BackendLimits, Classification, Label
 
 _ACTION = "sagemaker:InvokeEndpoint"
 _WRAPPER_KEYS = ("prediction", "probabilities", "predictions")
@@ -76,26 +76,17 @@ def parse_output(raw: bytes, class_names: tuple[str, ...]) -> dict[str, float]:
 class SageMakerClassifier:
     name = "sagemaker"
 
-    def __init__(
-        self,
-        client: Any,
-        *,
-        endpoint_name: str,
-        class_names: tuple[str, ...],
-        max_labels: int,
-        max_image_pixels: int,
-    ) -> None:
+    def __init__(self, client: Any, limits: BackendLimits, *, endpoint_name: str, class_names: tuple[str, ...]) -> None:
         self._client = client
+        self._limits = limits
         self._endpoint = endpoint_name
         self._class_names = tuple(class_names)
-        self._max_labels = int(max_labels)
-        self._max_image_pixels = max_image_pixels
 
     def _body(self, image: ImageInput) -> bytes:
         data = image.read()
         if usable_as_is(image, INVOKE_ENDPOINT, len(data)):
             return data
-        return fit_jpeg(data, INVOKE_ENDPOINT, max_pixels=self._max_image_pixels)
+        return fit_jpeg(data, INVOKE_ENDPOINT, max_pixels=self._limits.max_pixels)
 
     def _map_error(self, exc: ClientError) -> Exception:
         code, message = error_code(exc), error_message(exc)
@@ -128,7 +119,7 @@ class SageMakerClassifier:
         ranked = sorted(parse_output(raw, self._class_names).items(), key=lambda pair: -pair[1])
         variant = response.get("InvokedProductionVariant")  # the x-Amzn-Invoked-Production-Variant header
         return Classification(
-            labels=tuple(Label(name=name, confidence=value) for name, value in ranked[: self._max_labels]),
+            labels=tuple(Label(name=name, confidence=value) for name, value in ranked[: self._limits.max_labels]),
             backend=self.name,
             model_version=f"{self._endpoint}/{variant}" if variant else self._endpoint,
         )

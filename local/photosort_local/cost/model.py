@@ -1,8 +1,5 @@
 """What photosort costs per month on AWS: an itemised per-photo resource model times dated list prices.
 
-``photosort cost --images N [--backend local|rekognition|custom-labels|sagemaker|all] [--json] [--plot FILE]``
-``photosort cost --memory-table``
-
 Prices come from ``prices.json`` (us-east-1, dated, with sources; some marked unverified). The resource model
 counts what the code does for one sorted photo (the common path: inspect, classify, record, sort):
 
@@ -23,7 +20,6 @@ counts what the code does for one sorted photo (the common path: inspect, classi
 
 from __future__ import annotations
 
-import argparse
 import functools
 import json
 import math
@@ -32,11 +28,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from photosort_local.cost.prices import load_prices, price
+from photosort_local.sam import load_sam_template
 
-HERE = Path(__file__).resolve().parent
-REPO = HERE.parents[1]
-PRICES = HERE / "prices.json"
+REPO = Path(__file__).resolve().parents[3]
 TEMPLATE = REPO / "template.yaml"
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
@@ -71,36 +66,6 @@ SAGEMAKER_INSTANCES = 1
 # ------------------------------------------------------------------------------------------------ inputs
 
 
-def load_prices(path: Path = PRICES) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def price(prices: dict[str, Any], service: str, item: str) -> float:
-    return float(prices[service][item]["value"])
-
-
-class _CfnLoader(yaml.SafeLoader):
-    """SafeLoader that reads CloudFormation short tags (!Ref, !GetAtt, !Sub ...) as {"Ref": ...}-style dicts."""
-
-
-def _cfn_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)
-    return {name: value}
-
-
-_CfnLoader.add_multi_constructor("!", _cfn_tag)
-
-
-def read_template(path: Path = TEMPLATE) -> dict[str, Any]:
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
-
-
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
     """MemorySize per function (short name: inspect, classify, ...): the function's own, else Globals, else 128."""
     return dict(_function_memory(path, path.stat().st_mtime_ns))
@@ -108,7 +73,7 @@ def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
 
 @functools.lru_cache(maxsize=8)
 def _function_memory(path: Path, _mtime: int) -> tuple[tuple[str, int], ...]:
-    template = read_template(path)
+    template = load_sam_template(path)
     default = int(template.get("Globals", {}).get("Function", {}).get("MemorySize", 128))
     out = {}
     for logical_id, res in template["Resources"].items():
@@ -449,150 +414,3 @@ def memory_table(
 def recommended_memory(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     ok = [r for r in rows if r["acceptable"]]
     return min(ok, key=lambda r: (r["cost_per_million"], r["memory_mb"])) if ok else None
-
-
-# ------------------------------------------------------------------------------------------------ output
-
-
-def _money(x: float) -> str:
-    return f"${x:,.2f}" if x >= 0.01 or x == 0 else f"${x:.4f}"
-
-
-def format_estimate(est: Estimate, be: float | None) -> str:
-    lines = [f"backend {est.backend}: {est.images:,.0f} photos/month"]
-    for i in est.items:
-        lines.append(
-            f"  {i.service:<16} {i.item:<96} {i.quantity:>14,.3f} {i.unit:<15} x {i.unit_price:<12.10g} = {_money(i.cost):>12}"
-        )
-    lines.append(
-        f"  {'TOTAL':<16} {'':<96} {'':>14} {'':<15}   {'':<12}   {_money(est.total):>12}"
-        f"   ({_money(est.total / est.images * 1000) if est.images else '-'} per 1000 photos)"
-    )
-    if est.fixed:
-        lines.append(
-            f"  fixed monthly cost {_money(est.fixed)}; break-even volume vs rekognition: "
-            + (f"{be:,.0f} photos/month" if be else "none (never cheaper)")
-        )
-    return "\n".join(lines)
-
-
-def plot(
-    path: Path,
-    *,
-    prices: dict[str, Any] | None = None,
-    memory: dict[str, int] | None = None,
-    measured: Measured | None = None,
-) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    volumes = np.logspace(3, 8, 60)
-    fig, ax = plt.subplots(figsize=(9, 6), dpi=110)
-    kw = {"prices": prices, "memory": memory, "measured": measured}
-    for backend in BACKENDS:
-        costs = [estimate(v, backend, **kw).total for v in volumes]
-        ax.loglog(volumes, costs, label=backend, linewidth=2)
-    for backend in ("custom-labels", "sagemaker"):
-        be = break_even_vs_rekognition(backend, **kw)
-        if be and 1e3 <= be <= 1e8:
-            c = estimate(be, "rekognition", **kw).total
-            ax.plot([be], [c], "ko", markersize=5)
-            ax.annotate(
-                f"{backend} = rekognition\nat {be:,.0f}/month",
-                (be, c),
-                textcoords="offset points",
-                xytext=(8, -28),
-                fontsize=8,
-            )
-    ax.set_xlabel("photos per month")
-    ax.set_ylabel("USD per month (us-east-1 list prices)")
-    ax.set_title("photosort monthly cost by classifier backend")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
-
-
-def run_cli(args: argparse.Namespace) -> int:
-    prices = load_prices()
-    measured = load_measured()
-    memory = function_memory()
-    if args.memory_table:
-        rows = memory_table(prices=prices, measured=measured)
-        best = recommended_memory(rows)
-        if args.json:
-            print(
-                json.dumps(
-                    {"classify_memory_table": rows, "recommended": best, "measured_from": measured.source}, indent=2
-                )
-            )
-        else:
-            print(f"classify (local backend, 12 MP JPEG), from {measured.source}:")
-            print(f"  {'memory':>7} {'vCPU':>6} {'duration':>10} {'$/1M invocations':>17}")
-            for r in rows:
-                print(
-                    f"  {r['memory_mb']:>5}MB {r['vcpu_share']:>6.2f} {r['duration_ms']:>8.0f}ms {r['cost_per_million']:>17.4f}"
-                    f"{'' if r['acceptable'] else '   (not acceptable)'}"
-                )
-            if best:
-                print(f"  cheapest acceptable (<= {ACCEPTABLE_CLASSIFY_MS:.0f} ms): {best['memory_mb']} MB")
-        return 0
-    backends = list(BACKENDS) if args.backend == "all" else [args.backend]
-    kw = {"prices": prices, "memory": memory, "measured": measured, "state_machine": args.state_machine}
-    out = {}
-    for b in backends:
-        est = estimate(args.images, b, **kw)
-        be = break_even_vs_rekognition(b, **kw)
-        out[b] = (est, be)
-    if args.json:
-        doc = {
-            "images": args.images,
-            "region": prices["region"],
-            "prices_asserted_on": prices["asserted_on"],
-            "measured_from": measured.source,
-            "backends": {b: {**est.as_dict(), "break_even_vs_rekognition": be} for b, (est, be) in out.items()},
-        }
-        print(json.dumps(doc, indent=2))
-    else:
-        print(
-            f"photosort monthly cost, {prices['region']} list prices asserted {prices['asserted_on']} "
-            f"(see local/photosort_local/prices.json); durations from {measured.source}\n"
-        )
-        print("\n\n".join(format_estimate(est, be) for est, be in out.values()))
-    if args.plot:
-        print(f"\nwrote {plot(Path(args.plot), prices=prices, memory=memory, measured=measured)}")
-    return 0
-
-
-def register(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``cost`` to the photosort CLI; the caller runs ``args.func(args)``."""
-    parser = subparsers.add_parser(
-        "cost", help="itemised monthly AWS cost per classifier backend", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--images", type=float, default=10_000, help="photos per month (default 10000)")
-    parser.add_argument("--backend", choices=[*BACKENDS, "all"], default="all")
-    parser.add_argument("--state-machine", choices=["EXPRESS", "STANDARD"], default="EXPRESS")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.add_argument("--plot", metavar="FILE", help="write a PNG of monthly cost vs volume (1k..100M) per backend")
-    parser.add_argument(
-        "--memory-table", action="store_true", help="classify duration and cost per million at 512/1024/2048 MB"
-    )
-    parser.set_defaults(func=run_cli)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="photosort")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main(["cost", *__import__("sys").argv[1:]]))

@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from photosort_local import MOTO_VERSION, moto_adapters, sam
+from photosort_local import MOTO_VERSION, moto_patches, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 from photosort_local.stack import MOTO_CONFIG, TEMPLATE
 
@@ -123,7 +123,7 @@ PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass"
 
 @pytest.fixture
 def aws() -> Iterator[dict[str, Any]]:
-    moto_adapters.install()
+    moto_patches.install()
     with mock_aws(config=MOTO_CONFIG):
         clients = {s: boto3.client(s, region_name=REGION) for s in ("s3", "events", "stepfunctions", "sqs")}
         clients["s3"].create_bucket(Bucket="photos")
@@ -160,13 +160,13 @@ def test_an_upload_under_the_prefix_starts_one_execution_with_the_s3_event(aws: 
     def listener(arn: str, event: dict) -> None:
         started.append((arn, event))
 
-    moto_adapters.add_execution_listener(listener)
+    moto_patches.add_execution_listener(listener)
     try:
         aws["s3"].put_object(Bucket="photos", Key="incoming/a b+c.jpg", Body=b"1")
         aws["s3"].put_object(Bucket="photos", Key="incoming/a b+c.jpg", Body=b"2")
         aws["s3"].put_object(Bucket="photos", Key="albums/x.jpg", Body=b"3")
     finally:
-        moto_adapters.remove_execution_listener(listener)
+        moto_patches.remove_execution_listener(listener)
 
     assert len(started) == 2  # albums/ does not match the rule
     first, second = (event["detail"]["object"] for _, event in started)
@@ -192,7 +192,7 @@ def test_an_event_that_cannot_start_an_execution_goes_to_the_dead_letter_queue(a
 @pytest.fixture
 def db() -> Iterator[Any]:
     """A DynamoDB client with an empty table "t" (hash key PK), the adapters installed."""
-    moto_adapters.install()
+    moto_patches.install()
     with mock_aws():
         db = boto3.client("dynamodb", region_name=REGION)
         db.create_table(
@@ -254,6 +254,6 @@ def test_a_failed_transaction_undoes_only_its_own_items(db: Any) -> None:
 
 
 def test_the_adapters_refuse_another_moto_version() -> None:
-    moto_adapters.check_version(MOTO_VERSION)
-    with pytest.raises(moto_adapters.MotoVersionError, match=MOTO_VERSION):
-        moto_adapters.check_version("5.3.0")
+    moto_patches.check_version(MOTO_VERSION)
+    with pytest.raises(moto_patches.MotoVersionError, match=MOTO_VERSION):
+        moto_patches.check_version("5.3.0")

@@ -1,0 +1,64 @@
+"""The ``photosort`` command line: try the pipeline offline, sort your own photos, query a stack's table.
+
+    photosort demo                          the bundled sample photos through the whole pipeline, offline
+    photosort local sort PATH... --out DIR  your photos through the same pipeline; the bucket tree lands in DIR
+    photosort local serve [--port N]        the stack behind an AWS-compatible endpoint, until Ctrl-C
+    photosort albums | album NAME           query a deployed (or served) stack's table
+    photosort classify FILE...              labels only, nothing moves
+    photosort cost --images N               itemised monthly AWS cost per classifier backend
+
+The offline commands deploy template.yaml into moto (:mod:`photosort_local.stack`): the real state machine
+and the real handlers, in this process. Exit codes: 0 done (rejected photos included), 1 something failed
+(a broken stack, an AWS error, an unknown album, an unreadable file for ``classify``), 2 a usage error.
+
+Adding a command: write a module in this package with ``add_parser(subcommands)`` (which registers its
+parser with ``set_defaults(run=run)``) and ``run(args) -> int``, and add it to :data:`COMMANDS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from photosort.errors import ConfigurationError, PhotosortError
+from photosort_local.cli import albums, classify, cost, demo, local
+from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
+
+COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost)
+"""Every command module, in the order ``photosort --help`` lists them."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="Event-driven photo sorting (S3 -> EventBridge -> Step Functions -> Lambda), runnable offline.",
+        epilog=f"Start with: {PROG} demo",
+    )
+    subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
+    for command in COMMANDS:
+        command.add_parser(subcommands)
+    return parser
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    quiet_libraries()
+    args = build_parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+    except CliError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except ConfigurationError as exc:
+        return _fail(str(exc), 2)
+    except (PhotosortError, BotoCoreError, ClientError) as exc:
+        return _fail(str(exc), 1)
+    return code
