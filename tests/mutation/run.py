@@ -248,10 +248,17 @@ def score(mutants: list[Mutant]) -> dict[str, Any]:
     killed = sum(m.status in KILLED for m in mutants)
     survived = sum(m.status in SURVIVED for m in mutants)
     total = killed + survived
-    return {"mutants": total, "killed": killed, "survived": survived, "score": round(killed / total, 4) if total else 1.0}
+    return {
+        "mutants": total,
+        "killed": killed,
+        "survived": survived,
+        "score": round(killed / total, 4) if total else 1.0,
+    }
 
 
-def build_report(mutants: list[Mutant], reasons: dict[tuple[str, str, str, str], str], seconds: float) -> dict[str, Any]:
+def build_report(
+    mutants: list[Mutant], reasons: dict[tuple[str, str, str, str], str], seconds: float
+) -> dict[str, Any]:
     from importlib.metadata import version
 
     unknown = Counter(m.status for m in mutants if m.status not in KILLED | SURVIVED)

@@ -26,13 +26,14 @@ from photosort.models import (
     CollectionKind,
     FailureInfo,
     ImageMetadata,
+    ImageRecord,
     Inspection,
     Label,
     Membership,
     ObjectRef,
     Status,
 )
-from photosort.repository import ImageRecord, Repository
+from photosort.repository import Repository
 from photosort.settings import Settings
 from tests.unit.conftest import BUCKET, put
 from tests.unit.test_repository import TABLE, table_definition
@@ -390,7 +391,10 @@ class Interleaving:
 
 
 def pets_record(image_id: str = "img-1", sha: str | None = "a" * 64) -> ImageRecord:
-    return ImageRecord.build(
+    now = datetime.now(UTC)
+    return ImageRecord(
+        created_at=now,
+        updated_at=now,
         image_id=image_id,
         bucket=BUCKET,
         source_key="incoming/a.jpg",
@@ -449,11 +453,11 @@ def test_two_concurrent_deliveries_of_one_event_record_once(s3: Any, ddb: Any) -
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     inspection, classification = classified(ref, sha)
     rules = routing.load_rules("family")
-    settings = Settings.model_validate({})
+    policy = Settings.model_validate({}).duplicate_policy
     gate = Interleaving(ddb)
     repos = [Repository(gate.client_for(role), TABLE) for role in ("first", "second")]
 
-    decisions = gate.run(*(lambda r=r: pipeline.record(r, rules, settings, inspection, classification) for r in repos))
+    decisions = gate.run(*(lambda r=r: pipeline.record(r, rules, policy, inspection, classification) for r in repos))
 
     repo = Repository(ddb, TABLE)
     assert [d.created for d in decisions] == [True, False]
@@ -471,7 +475,7 @@ def test_a_late_duplicate_delivery_cannot_undo_a_quarantine(s3: Any, ddb: Any) -
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     inspection, classification = classified(ref, sha)
     rules = routing.load_rules("family")
-    settings = Settings.model_validate({})
+    policy = Settings.model_validate({}).duplicate_policy
     gate = Interleaving(ddb)
     quarantine_repo = Repository(ddb, TABLE)
 
@@ -482,8 +486,8 @@ def test_a_late_duplicate_delivery_cannot_undo_a_quarantine(s3: Any, ddb: Any) -
     second = Repository(gate.client_for("second"), TABLE)
 
     gate.run(
-        lambda: pipeline.record(first, rules, settings, inspection, classification),
-        lambda: pipeline.record(second, rules, settings, inspection, classification),
+        lambda: pipeline.record(first, rules, policy, inspection, classification),
+        lambda: pipeline.record(second, rules, policy, inspection, classification),
     )
 
     repo = Repository(ddb, TABLE)
