@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as dt
+import fnmatch
 import hashlib
 import json
 import os
@@ -42,6 +43,7 @@ WORKSPACE = REPO / ".mutation"
 REPORT_JSON = HERE / "report.json"
 REPORT_MD = HERE / "report.md"
 REASONS = HERE / "survivors.toml"
+MUTATED_COPY = WORKSPACE / "src" / "photosort"
 
 # The fast test kinds: unit tests (moto in-process or fakes) and the local model's tests. No embedded stack.
 TEST_SELECTION = ["tests/unit", "tests/model"]
@@ -58,20 +60,20 @@ KILLED = {"killed", "timeout", "segfault", "caught by type check"}
 SURVIVED = {"survived", "no tests", "suspicious"}
 
 
-def domain_files() -> list[Path]:
+def domain_files(root: Path = DOMAIN) -> list[Path]:
     """The domain sources that are mutated, relative to the package directory."""
     return sorted(
-        p.relative_to(DOMAIN)
-        for p in DOMAIN.rglob("*.py")
-        if "__pycache__" not in p.parts and p.relative_to(DOMAIN).as_posix() not in NOT_MUTATED
+        p.relative_to(root)
+        for p in root.rglob("*.py")
+        if "__pycache__" not in p.parts and p.relative_to(root).as_posix() not in NOT_MUTATED
     )
 
 
-def domain_hash() -> str:
+def domain_hash(root: Path = DOMAIN) -> str:
     """SHA-256 over each mutated file's path and syntax tree: formatting and comments do not make it stale."""
     digest = hashlib.sha256()
-    for rel in domain_files():
-        tree = ast.parse((DOMAIN / rel).read_text(encoding="utf-8"))
+    for rel in domain_files(root):
+        tree = ast.parse((root / rel).read_text(encoding="utf-8"))
         digest.update(rel.as_posix().encode() + b"\0" + ast.dump(tree, annotate_fields=False).encode() + b"\0")
     return digest.hexdigest()
 
@@ -148,9 +150,8 @@ def prepare_workspace() -> None:
 def run_mutmut(max_children: int, only: list[str]) -> None:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
     env.pop("PYTHONPATH", None)
-    mutmut = Path(sys.executable).with_name("mutmut")
-    command = [str(mutmut), "run", "--max-children", str(max_children), *only]
-    print(f"$ (cd {WORKSPACE.relative_to(REPO)} && {' '.join(command[1:])})", flush=True)
+    command = [sys.executable, str(HERE / "mutmut_main.py"), "run", "--max-children", str(max_children), *only]
+    print(f"$ (cd {WORKSPACE.relative_to(REPO)} && mutmut {' '.join(command[2:])})", flush=True)
     result = subprocess.run(command, cwd=WORKSPACE, env=env, check=False)
     if result.returncode != 0:
         raise SystemExit(f"mutmut run failed with exit code {result.returncode}")
@@ -195,7 +196,7 @@ def collect_mutants() -> list[Mutant]:
             if not meta.exists():
                 continue
             codes = json.loads(meta.read_text(encoding="utf-8"))["exit_code_by_key"]
-            path = Path("mutants") / "src" / "photosort" / rel
+            path = Path("src") / "photosort" / rel
             for name, code in sorted(codes.items()):
                 status = status_by_exit_code[code]
                 original = mutated = ""
@@ -209,15 +210,50 @@ def collect_mutants() -> list[Mutant]:
     return mutants
 
 
+def _reasons_file() -> dict[str, Any]:
+    return tomllib.loads(REASONS.read_text(encoding="utf-8")) if REASONS.exists() else {}
+
+
 def load_reasons() -> dict[tuple[str, str, str, str], str]:
-    if not REASONS.exists():
-        return {}
-    data = tomllib.loads(REASONS.read_text(encoding="utf-8"))
+    """``[[survivor]]`` entries: one mutant each, keyed by module, function, original and mutated text."""
     reasons = {}
-    for entry in data.get("survivor", []):
+    for entry in _reasons_file().get("survivor", []):
         key = (entry["module"], entry["function"], _squash([entry["original"]]), _squash([entry["mutated"]]))
         reasons[key] = entry.get("reason", "").strip()
     return reasons
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A ``[[rule]]`` entry: one reason for a class of survivors (fnmatch on module and function, regular
+    expressions searched in the original and mutated text, optionally one mutmut status)."""
+
+    reason: str
+    module: str = "*"
+    function: str = "*"
+    original: str = ""
+    mutated: str = ""
+    status: str = ""
+
+    def matches(self, m: Mutant) -> bool:
+        return (
+            fnmatch.fnmatchcase(m.module, self.module)
+            and fnmatch.fnmatchcase(m.function, self.function)
+            and re.search(self.original, m.original) is not None
+            and re.search(self.mutated, m.mutated) is not None
+            and (not self.status or self.status == m.status)
+        )
+
+
+def load_rules() -> list[Rule]:
+    return [Rule(**entry) for entry in _reasons_file().get("rule", [])]
+
+
+def reason_for(m: Mutant, reasons: dict[tuple[str, str, str, str], str], rules: list[Rule]) -> str:
+    """The mutant's own reason, else the first rule that matches it, else ''."""
+    if reasons.get(m.key):
+        return reasons[m.key]
+    return next((r.reason.strip() for r in rules if r.matches(m)), "")
 
 
 def _toml_string(text: str) -> str:
@@ -257,7 +293,7 @@ def score(mutants: list[Mutant]) -> dict[str, Any]:
 
 
 def build_report(
-    mutants: list[Mutant], reasons: dict[tuple[str, str, str, str], str], seconds: float
+    mutants: list[Mutant], reasons: dict[tuple[str, str, str, str], str], rules: list[Rule], seconds: float
 ) -> dict[str, Any]:
     from importlib.metadata import version
 
@@ -274,7 +310,7 @@ def build_report(
             "status": m.status,
             "original": m.original,
             "mutated": m.mutated,
-            "reason": reasons.get(m.key, ""),
+            "reason": reason_for(m, reasons, rules),
             "mutant": m.name,
         }
         for m in mutants
@@ -287,8 +323,9 @@ def build_report(
         "duration_seconds": round(seconds),
         "cpus": os.cpu_count(),
         "tests": TEST_SELECTION,
-        "domain_sha256": domain_hash(),
-        "files": [f"layers/core/photosort/{rel.as_posix()}" for rel in domain_files()],
+        # of the copy that was mutated, so a source edited during the run cannot make the report look current
+        "domain_sha256": domain_hash(MUTATED_COPY),
+        "files": [f"layers/core/photosort/{rel.as_posix()}" for rel in domain_files(MUTATED_COPY)],
         "targets": {"modules": MODULE_TARGETS, "domain": DOMAIN_TARGET},
         "modules": per_module,
         "domain": overall,
@@ -367,9 +404,10 @@ def main(argv: list[str] | None = None) -> int:
     if not mutants:
         raise SystemExit("mutmut produced no results: see the output above")
     reasons = load_reasons()
-    report = build_report(mutants, reasons, seconds)
+    rules = load_rules()
+    report = build_report(mutants, reasons, rules, seconds)
     if args.write_missing:
-        write_missing([m for m in mutants if m.status in SURVIVED and not reasons.get(m.key)])
+        write_missing([m for m in mutants if m.status in SURVIVED and not reason_for(m, reasons, rules)])
     used = {m.key for m in mutants}
     stale = [k for k in reasons if k not in used]
     REPORT_JSON.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

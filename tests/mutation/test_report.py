@@ -39,9 +39,10 @@ def test_the_report_meets_the_targets(report: dict[str, Any]) -> None:
 def test_every_survivor_has_a_reason(report: dict[str, Any]) -> None:
     unexplained = [f"{s['module']} {s['function']}: {s['original']}" for s in report["survivors"] if not s["reason"]]
     assert unexplained == []
-    reasons = run.load_reasons()
+    reasons, rules = run.load_reasons(), run.load_rules()
     for s in report["survivors"]:
-        assert reasons[(s["module"], s["function"], s["original"], s["mutated"])] == s["reason"]
+        mutant = run.Mutant(s["mutant"], s["module"], s["function"], s["status"], s["original"], s["mutated"])
+        assert run.reason_for(mutant, reasons, rules) == s["reason"], "survivors.toml changed: run `make mutation`"
 
 
 def test_the_markdown_report_is_the_json_report_rendered(report: dict[str, Any]) -> None:
