@@ -348,7 +348,7 @@ class Interleaving:
 
     def __init__(self, client: Any) -> None:
         self._client = client
-        self.both_read = threading.Barrier(2, timeout=30)
+        self.both_read = threading.Barrier(2, timeout=10)
         self.first_done = threading.Event()
 
     def client_for(self, role: str, between: Callable[[], None] = lambda: None) -> Any:
@@ -361,16 +361,17 @@ class Interleaving:
                     try:
                         return self._client.transact_write_items(**kwargs)
                     finally:
-                        between()
-                        gate.first_done.set()
+                        try:
+                            between()
+                        finally:
+                            gate.first_done.set()
                 gate.both_read.wait()
-                assert gate.first_done.wait(timeout=30)
+                assert gate.first_done.wait(timeout=10)
                 return self._client.transact_write_items(**kwargs)
 
         return Gated(self._client)
 
-    @staticmethod
-    def run(*calls: Callable[[], Any]) -> list[Any]:
+    def run(self, *calls: Callable[[], Any]) -> list[Any]:
         results: list[Any] = [None] * len(calls)
         errors: list[BaseException] = []
 
@@ -379,12 +380,14 @@ class Interleaving:
                 results[i] = calls[i]()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
                 errors.append(exc)
+                self.both_read.abort()  # never leave the other writer waiting for this one
+                self.first_done.set()
 
         threads = [threading.Thread(target=target, args=(i,)) for i in range(len(calls))]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(timeout=60)
+            t.join(timeout=30)
         if errors:
             raise errors[0]
         return results
