@@ -139,8 +139,8 @@ def prepare_workspace() -> None:
         "also_copy": ALSO_COPY,
         "pytest_add_cli_args_test_selection": TEST_SELECTION,
         "pytest_add_cli_args": ["-p", "no:cacheprovider", "-p", "no:randomly"],
-        "timeout_multiplier": 5.0,
-        "timeout_constant": 10.0,
+        "timeout_multiplier": 3.0,
+        "timeout_constant": 4.0,
     }
     lines = ["[tool.mutmut]", *(f"{k} = {_toml_value(v)}" for k, v in mutmut.items()), "", "[tool.pytest.ini_options]"]
     lines += [f"{k} = {_toml_value(v)}" for k, v in _pytest_options().items()]
