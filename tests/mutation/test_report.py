@@ -58,12 +58,30 @@ def test_scores_add_up(report: dict[str, Any]) -> None:
         assert m["killed"] + m["survived"] == m["mutants"]
 
 
-def test_failures_names_each_missed_target(report: dict[str, Any]) -> None:
-    """The check itself can fail: a weak module, a weak domain and an unexplained survivor are each caught."""
-    weak = json.loads(json.dumps(report))
-    weak["modules"]["photosort.storage"]["score"] = 0.84
-    weak["domain"]["score"] = 0.74
-    weak["survivors"].append({"module": "photosort.storage", "function": "move", "reason": ""})
+def test_failures_names_each_missed_target() -> None:
+    """The check itself can fail: a weak module, a weak domain, an unexplained survivor and an unfinished run
+    are each caught, and a report that meets the bar passes."""
+
+    def scored(score: float) -> dict[str, Any]:
+        return {"mutants": 100, "killed": round(score * 100), "survived": 100 - round(score * 100), "score": score}
+
+    good: dict[str, Any] = {
+        "targets": {"modules": run.MODULE_TARGETS, "domain": run.DOMAIN_TARGET},
+        "modules": {module: scored(0.9) for module in run.MODULE_TARGETS},
+        "domain": scored(0.8),
+        "survivors": [{"module": "photosort.storage", "function": "move", "reason": "equivalent: ..."}],
+        "unchecked": {},
+    }
+    assert run.failures(good) == []
+    weak = json.loads(json.dumps(good))
+    weak["modules"]["photosort.storage"] = scored(0.84)
+    weak["domain"] = scored(0.74)
+    weak["survivors"][0]["reason"] = ""
+    weak["unchecked"] = {"photosort.routing": 3}
     problems = run.failures(weak)
-    assert len(problems) == 3
-    assert [p.split(":")[0] for p in problems[:2]] == ["photosort.storage", "domain"]
+    assert [p.split(":")[0] for p in problems] == [
+        "the run was stopped early",
+        "photosort.storage",
+        "domain",
+        f"1 survivor(s) without a reason in {run.REASONS.relative_to(run.REPO)}",
+    ]
