@@ -10,6 +10,9 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
 # mutmut gets its own venv too: it needs a newer click than aws-sam-cli pins.
 MUTATION_VENV := .venv-mutation
 MUTATION_STAMP := $(MUTATION_VENV)/.installed-stamp
+# the real AWS CLI (v1 pins botocore exactly) for the README recipe test, in its own venv too
+AWSCLI_VENV := .venv-awscli
+AWSCLI_STAMP := $(AWSCLI_VENV)/.installed-stamp
 # sam build for python3.13 needs python3.13 on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
@@ -36,12 +39,19 @@ $(MUTATION_STAMP): pyproject.toml
 	$(MUTATION_VENV)/bin/python -m pip install --quiet -e '.[mutation]'
 	touch $@
 
+$(AWSCLI_STAMP): .ci/awscli-requirements.txt
+	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
+	test -x $(AWSCLI_VENV)/bin/python || $(PYTHON) -m venv $(AWSCLI_VENV)
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(AWSCLI_VENV)/bin/python -m pip install --quiet -r .ci/awscli-requirements.txt
+	touch $@
+
 install: $(STAMP)
 
 demo: install
 	$(BIN)/photosort demo --picture photosort-demo.png
 
-test: install $(CHECKOV_STAMP)
+test: install $(CHECKOV_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: install $(CHECKOV_STAMP)
@@ -56,7 +66,7 @@ bench: install
 	$(BIN)/python -m bench
 	$(BIN)/photosort cost --images 1000000 --backend all --plot bench/results/cost-per-month.png
 
-load-test: install $(CHECKOV_STAMP)
+load-test: install $(CHECKOV_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/reliability/test_load.py
 
 # Mutation testing of the domain layer (minutes; not part of `make test`): writes tests/mutation/report.*
@@ -64,4 +74,4 @@ mutation: $(MUTATION_STAMP)
 	$(MUTATION_VENV)/bin/python tests/mutation/run.py
 
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(MUTATION_VENV) .mutation .pytest_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) $(MUTATION_VENV) .mutation .pytest_cache

@@ -30,7 +30,7 @@ from typing import Any
 
 import moto
 
-from photosort_local import MOTO_VERSION
+from photosort_local import MOTO_VERSION, moto_fidelity
 from photosort_local.lambda_runner import LambdaRunner
 
 _installed = False
@@ -85,6 +85,7 @@ def install() -> None:
         _patch_rule_targets()
         _patch_cfn_novalue_in_lists()
         _patch_dynamodb_atomicity()
+        moto_fidelity.install()  # 7-9
         _installed = True
 
 
@@ -169,7 +170,7 @@ def _patch_s3_eventbridge() -> None:
                 },
                 "request-id": uuid.uuid4().hex[:16].upper(),
                 "requester": account_id,
-                "reason": event_name.split(":")[1] if ":" in event_name else event_name,
+                "reason": moto_fidelity.event_reason(event_name),
             },
         }
         backend = events_backends[account_id][bucket.region_name]

@@ -21,6 +21,8 @@ from typing import IO
 
 from moto.server import ThreadedMotoServer
 
+from photosort.storage import encode_event_key
+from photosort_local.samples import find_sample
 from photosort_local.stack import FAKE_ACCOUNT_ENV, EmbeddedStack
 
 SAMPLE_EVENT = Path(__file__).resolve().parents[2] / "events" / "s3_object_created.json"
@@ -60,37 +62,58 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+SAM_SAMPLE_KEY = "sam-local/chelsea.png"  # outside incoming/: no rule sorts it before `sam local invoke` reads it
+
+
 def _write_sam_files(stack: EmbeddedStack, port: int, folder: Path) -> tuple[Path, Path]:
-    """An ``--env-vars`` file and an S3 event for ``sam local invoke`` against this stack from Docker."""
+    """An ``--env-vars`` file and an S3 event for ``sam local invoke`` against this stack from Docker.
+
+    The env file sets ``AWS_ENDPOINT_URL`` to ``host.docker.internal``: inside the container 127.0.0.1 is the
+    container itself, and the file's values win over the shell's (SAM CLI's order: file, shell, template).
+    The event names a real object, uploaded here outside ``incoming/`` so that the rule never sorts it away.
+    """
     env_file = folder / "sam-env.json"
     variables = {
+        "AWS_ENDPOINT_URL": f"http://host.docker.internal:{port}",
         "PHOTOSORT_TABLE_NAME": stack.table,
         "PHOTOSORT_BACKEND": stack.parameters.get("ClassifierBackend", "local"),
         "PHOTOSORT_RULES": stack.parameters.get("RoutingRules", "family"),
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
     env_file.write_text(json.dumps({"Parameters": variables}, indent=2), encoding="utf-8")
+    s3 = stack.s3
+    s3.put_object(Bucket=stack.bucket, Key=SAM_SAMPLE_KEY, Body=find_sample("chelsea").read_bytes())
+    head = s3.head_object(Bucket=stack.bucket, Key=SAM_SAMPLE_KEY)
     event = json.loads(SAMPLE_EVENT.read_text(encoding="utf-8"))
     event["resources"] = [f"arn:aws:s3:::{stack.bucket}"]
     event["detail"]["bucket"]["name"] = stack.bucket
-    event["detail"]["object"]["key"] = "incoming/photo.jpg"
+    event["detail"]["object"].update(
+        key=encode_event_key(SAM_SAMPLE_KEY), size=head["ContentLength"], etag=head["ETag"].strip('"')
+    )
     event_file = folder / "s3-event.json"
     event_file.write_text(json.dumps(event, indent=2), encoding="utf-8")
     return env_file, event_file
+
+
+def _dead_letter_queue_url(stack: EmbeddedStack) -> str:
+    return stack.outputs.get("DeadLetterQueueUrl", "")
 
 
 def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Path], out: IO[str]) -> None:
     ep = f"--endpoint-url {endpoint}"
     values = shlex.quote(json.dumps({":pk": {"S": "ALBUM#pets"}}))
     creds = " ".join(f"{k}={v}" for k, v in FAKE_ACCOUNT_ENV.items() if k != "AWS_DEFAULT_REGION")
+    dlq = _dead_letter_queue_url(stack)
     lines = [
-        f"photosort stack serving on {endpoint} (S3, DynamoDB, EventBridge, Step Functions, Lambda)",
+        f"photosort stack serving on {endpoint} (S3, DynamoDB, EventBridge, Step Functions, Lambda, SQS)",
+        f"  stack          {stack.stack_name}",
         f"  bucket         {stack.bucket}",
         f"  table          {stack.table}",
         f"  state machine  {stack.state_machine_arn}",
+        f"  dead letters   {dlq}",
         f"  lambda logs    {stack.log_dir}",
         "",
-        "Environment for AWS tools:",
+        "Environment for AWS tools (boto3 and AWS CLI v2 read AWS_ENDPOINT_URL; CLI v1 needs --endpoint-url):",
         f"  export AWS_ENDPOINT_URL={endpoint} {creds} AWS_DEFAULT_REGION={stack.region}",
         "",
         "Try:",
@@ -99,11 +122,13 @@ def _print_guide(stack: EmbeddedStack, endpoint: str, sam_files: tuple[Path, Pat
         f"  photosort albums {ep} --table {stack.table}",
         f"  aws {ep} dynamodb query --table-name {stack.table} "
         f"--key-condition-expression 'PK = :pk' --expression-attribute-values {values}",
+        f"  aws {ep} sqs get-queue-attributes --queue-url {dlq} --attribute-names ApproximateNumberOfMessages",
+        f"  photosort replay-dlq {ep} --stack {stack.stack_name}",
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
         f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
-        f"--parameter-overrides LocalEndpointUrl=http://host.docker.internal:{endpoint.rsplit(':', 1)[1]} "
         "--add-host host.docker.internal:host-gateway",
+        f"  (the event names s3://{stack.bucket}/{SAM_SAMPLE_KEY}, a sample photo outside incoming/)",
         "",
         READY,
     ]

@@ -19,7 +19,7 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
 
     commands = subcommands(build_parser())
 
-    assert set(commands) == {"demo", "local", "albums", "album", "classify", "cost"}
+    assert set(commands) == {"demo", "local", "albums", "album", "classify", "cost", "replay-dlq"}
     assert all(parser.get_default("run") in runs for parser in commands.values())
 
 

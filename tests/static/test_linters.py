@@ -358,3 +358,10 @@ def test_pruned_layers_run_each_handler(native_layers: dict[str, Path], sample_p
         assert out["results"] == {f"chelsea.{ext}": "HEIF" if fmt == "AVIF" else fmt for fmt, ext in FORMATS.items()}
     elif fn == "classify":
         assert len(out["results"]) == len(FORMATS) and all(out["results"].values()), out
+
+
+def test_sam_local_invoke_env_on_the_built_template(sam_build_dir: Path, tmp_path: Path) -> None:
+    """The printed sam-env.json reaches `photosort local serve` from Docker (tests/local/test_sam_local_env.py)."""
+    from tests.local.test_sam_local_env import check_built_template
+
+    check_built_template(sam_build_dir / "template.yaml", tmp_path)

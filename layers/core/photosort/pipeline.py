@@ -190,6 +190,12 @@ def record(
     try:
         saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED)
     except HashClaimedError as claimed:
+        owner = repo.get(claimed.owner)
+        if owner is not None and owner.bucket == decided.bucket and owner.source_key == decided.source_key:
+            # The same bytes at the same key: another event for this very object (a second notification,
+            # or the same file uploaded again). Follow the owner's decision, so both executions move the
+            # object to one key and no second record points at a key that never gets written.
+            return Decision.from_record(owner, created=False)
         saved, created = repo.save(duplicate_record(decided, claimed.owner, duplicate_policy), claim_hash=False)
     return Decision.from_record(saved, created=created)
 
@@ -209,7 +215,7 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
     if decision.memberships:
         tags["photosort-album"] = decision.memberships[0].album
     if decision.top_labels:
-        tags["photosort-labels"] = ", ".join(decision.top_labels)
+        tags["photosort-labels"] = " + ".join(decision.top_labels)  # commas are not allowed in S3 tag values
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)

@@ -6,6 +6,7 @@
     photosort albums | album NAME           query a deployed (or served) stack's table
     photosort classify FILE...              labels only, nothing moves
     photosort cost --images N               itemised monthly AWS cost per classifier backend
+    photosort replay-dlq [--stack NAME]     replay the dead-letter queue's events, one named execution each
 
 The offline commands deploy template.yaml into moto (:mod:`photosort_local.stack`): the real state machine
 and the real handlers, in this process. Exit codes: 0 done (rejected photos included), 1 something failed
@@ -24,10 +25,10 @@ from collections.abc import Sequence
 from botocore.exceptions import BotoCoreError, ClientError
 
 from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local.cli import albums, classify, cost, demo, local
+from photosort_local.cli import albums, classify, cost, demo, local, replay_dlq
 from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
 
-COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost)
+COMMANDS: tuple[Command, ...] = (demo, local, albums, classify, cost, replay_dlq)
 """Every command module, in the order ``photosort --help`` lists them."""
 
 

@@ -45,11 +45,10 @@ def run(args: argparse.Namespace) -> int:
 
 def target_repository(args: argparse.Namespace) -> Repository:
     """The table named by --table, or the PhotoTableName output of --stack, through the usual AWS chain."""
-    import boto3
-
     from photosort.repository import Repository
+    from photosort_local import endpoints
 
-    session = boto3.session.Session(region_name=args.region)
+    session = endpoints.session(args.endpoint_url, args.region)
 
     def client(service: str) -> Any:
         return session.client(service, endpoint_url=args.endpoint_url)
