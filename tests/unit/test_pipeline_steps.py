@@ -84,7 +84,7 @@ def decision(status: Status, key: str, **extra: Any) -> Decision:
             {
                 "photosort-status": "sorted",
                 "photosort-album": "pets",
-                "photosort-labels": storage.tag_value("Cat, Animal"),
+                "photosort-labels": "Cat + Animal",
             },
         ),
         (Status.UNSORTED, (), (), {"photosort-status": "unsorted"}),
