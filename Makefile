@@ -7,13 +7,16 @@ STAMP := $(VENV)/.installed-stamp
 # checkov gets its own venv: resolving it together with aws-sam-cli backtracks for a very long time.
 CHECKOV_VENV := .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-stamp
+# mutmut gets its own venv too: it needs a newer click than aws-sam-cli pins.
+MUTATION_VENV := .venv-mutation
+MUTATION_STAMP := $(MUTATION_VENV)/.installed-stamp
 # the real AWS CLI (v1 pins botocore exactly) for the README recipe test, in its own venv too
 AWSCLI_VENV := .venv-awscli
 AWSCLI_STAMP := $(AWSCLI_VENV)/.installed-stamp
 # sam build for python3.13 needs python3.13 on PATH: the venv provides it.
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: install demo test lint bench load-test build clean browser
+.PHONY: install demo test lint bench load-test build clean browser mutation
 
 $(STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
@@ -27,6 +30,13 @@ $(CHECKOV_STAMP): .ci/checkov-requirements.txt
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/python -m pip install --quiet -r .ci/checkov-requirements.txt
+	touch $@
+
+$(MUTATION_STAMP): pyproject.toml
+	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
+	test -x $(MUTATION_VENV)/bin/python || $(PYTHON) -m venv $(MUTATION_VENV)
+	$(MUTATION_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(MUTATION_VENV)/bin/python -m pip install --quiet -e '.[mutation]'
 	touch $@
 
 $(AWSCLI_STAMP): .ci/awscli-requirements.txt
@@ -69,5 +79,9 @@ bench: install
 load-test: install $(CHECKOV_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/reliability/test_load.py
 
+# Mutation testing of the domain layer (minutes; not part of `make test`): writes tests/mutation/report.*
+mutation: $(MUTATION_STAMP)
+	$(MUTATION_VENV)/bin/python tests/mutation/run.py
+
 clean:
-	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) .pytest_cache
+	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) $(MUTATION_VENV) .mutation .pytest_cache

@@ -1,7 +1,8 @@
 """S3 access for the pipeline: find the object an event names, read it, and move it safely.
 
 A move is copy, verify, then delete. The original is deleted only after the copy is verified to hold the
-same bytes (length and SHA-256), and a key that already holds a *different* photo is never overwritten.
+same bytes (length, and S3's own SHA-256 checksum of the copy), and a key that already holds a *different*
+photo is never overwritten.
 Every step is safe to replay after a crash at any point.
 """
 
@@ -120,14 +121,17 @@ def _tagging(tags: dict[str, str]) -> str:
 
 
 def _verified(s3: Any, bucket: str, key: str, sha256: str, size: int) -> bool:
-    """True when ``key`` holds exactly the photo with this hash and size."""
+    """True when ``key`` holds exactly the photo with this hash and size.
+
+    The proof is S3's own full-object SHA-256 of the copy (the copy asks for one with ``ChecksumAlgorithm``),
+    so a copy without that checksum, or with a composite one (``<base64>-N``), is not verified.
+    """
     found = head(s3, bucket, key, checksum=True)
     if found is None:
         return False
     if found.get("Metadata", {}).get(SHA_META) != sha256 or found["ContentLength"] != size:
         return False
-    checksum = found.get("ChecksumSHA256")
-    return checksum is None or checksum == base64.b64encode(bytes.fromhex(sha256)).decode()
+    return found.get("ChecksumSHA256") == base64.b64encode(bytes.fromhex(sha256)).decode()
 
 
 def move(
