@@ -136,7 +136,7 @@ def test_quarantine_of_a_vanished_object_keeps_the_record_another_delivery_wrote
     aws: tuple[Any, Repository],
 ) -> None:
     s3, repo = aws
-    ref, sha = put(s3, "incoming/a b.jpg", b"photo")
+    ref, _ = put(s3, "incoming/a b.jpg", b"photo")
     first = pipeline.quarantine(s3, repo, ref, BOOM)  # one delivery sets it aside
     event_form = ref.model_copy(update={"key": storage.encode_event_key(ref.key)})  # the event's key: a+b.jpg
 
