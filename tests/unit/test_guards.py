@@ -35,8 +35,8 @@ from photosort.models import (
 )
 from photosort.repository import Repository
 from photosort.settings import Settings
-from tests.unit.conftest import BUCKET, put
-from tests.unit.test_repository import TABLE, table_definition
+from tests.support.buckets import BUCKET, put
+from tests.support.tables import TABLE, table_definition
 
 DEST = "albums/pets/2026/a-12345678.jpg"
 PHOTO = b"\xff\xd8 the photo the event announced \xff\xd9"

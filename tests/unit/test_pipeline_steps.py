@@ -25,8 +25,8 @@ from photosort.models import (
     Status,
 )
 from photosort.repository import Repository
-from tests.unit.conftest import BUCKET, put
-from tests.unit.test_repository import TABLE, table_definition
+from tests.support.buckets import BUCKET, put
+from tests.support.tables import TABLE, table_definition
 
 META = ImageMetadata(format="JPEG", width=4, height=3, mode="RGB")
 

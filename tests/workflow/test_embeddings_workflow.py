@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from tests.workflow.conftest import Harness
 
 from photosort import embeddings
 from photosort.backends.local import LocalClassifier
@@ -26,6 +25,7 @@ from photosort_local.cli.labels import embed_folder
 from photosort_local.cli.near_duplicates import copies
 from photosort_local.samples import find_sample
 from photosort_local.stack import EmbeddedStack
+from tests.support.harness import Harness
 
 VEHICLES = Path(__file__).resolve().parents[1] / "data" / "vehicles"
 HEAD_KEY = "heads/dealership.json"
