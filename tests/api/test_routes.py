@@ -252,18 +252,19 @@ def test_urls_route(load_api: Loader) -> None:
 
 
 def test_faces_are_shown_when_recorded(load_api: Loader, aws: Repository) -> None:
-    """Another step may add faces to the stored item; the API passes them through."""
+    """A record made with the face detector keeps its count and boxes; the API shows them."""
+    face = {"left": 0.25, "top": 0.1, "width": 0.2, "height": 0.3, "confidence": 93.5}
     aws._db.update_item(
         TableName=TABLE,
         Key={"PK": {"S": f"IMAGE#{image_id(2)}"}, "SK": {"S": "IMAGE"}},
-        UpdateExpression="SET faces = :f",
-        ExpressionAttributeValues={":f": {"L": [{"M": {"confidence": {"N": "93.5"}}}]}},
+        UpdateExpression="SET faces = :f, face_count = :n",
+        ExpressionAttributeValues={
+            ":f": {"L": [{"M": {k: {"N": str(v)} for k, v in face.items()}}]},
+            ":n": {"N": "1"},
+        },
     )
     body = call(load_api("iam"), f"/api/photos/{image_id(2)}")[1]
-    if "faces" in ImageRecord.model_fields:  # the record model carries faces (issue 16)
-        assert body["faces"] == [{"confidence": 93.5}]
-    else:
-        assert body["faces"] is None
+    assert body["faces"] == [face]
 
 
 @pytest.mark.parametrize("iid", ["f" * 32, "../../etc", "ABC", image_id(10).upper()])

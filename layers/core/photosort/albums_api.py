@@ -277,7 +277,8 @@ class AlbumsApi:
             original_location=f"s3://{record.bucket}/{record.destination_key}",
             albums=[MembershipOut.model_validate(m.model_dump()) for m in record.memberships],
             labels=[LabelOut(name=x.name, confidence=x.confidence, parents=x.parents) for x in record.labels],
-            faces=stored.get("faces"),  # recorded by the face detector when there is one
+            # None when the backend detects no faces (face_count None), else the boxes it found (maybe none)
+            faces=None if record.face_count is None else stored.get("faces"),
             metadata=record.metadata,
             backend=record.backend,
             model_version=record.model_version,
