@@ -80,7 +80,7 @@ def embed_folder(root: Path, *, variant: str = "fp32", progress: bool = True) ->
         targets=np.asarray(targets, dtype=np.int64),
         files=tuple(files),
         skipped=tuple(skipped),
-        model_version=classifier.model_version,
+        model_version=classifier.classifier_version,  # heads read the classifier's embeddings
     )
 
 
