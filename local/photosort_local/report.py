@@ -53,6 +53,11 @@ def label_dicts(labels: Iterable[Label]) -> list[dict[str, Any]]:
     return [{"name": label.name, "confidence": round(label.confidence, 2)} for label in ranked]
 
 
+def label_dicts_text(labels: Sequence[dict[str, Any]]) -> str:
+    """``Cat 91%, Dog 40%``: the best labels of an outcome, for a one-line listing."""
+    return _short_labels(labels)
+
+
 def _short_labels(labels: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{label['name']} {label['confidence']:.0f}%" for label in labels[:TOP_LABELS]) or "no labels"
 

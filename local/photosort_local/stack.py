@@ -288,6 +288,19 @@ class EmbeddedStack:
                 raise StackError(f"{len(pending)} execution(s) still running after {timeout}s: {keys[:5]}")
             time.sleep(poll)
 
+    def forget(self, arn: str) -> None:
+        """Drop a finished execution from the engine and from this stack's list: a long-running local sort
+        would otherwise keep every execution's input, output and history (and moto looks executions up by
+        scanning that list)."""
+        from moto.stepfunctions.responses import get_backend
+
+        with self._exec_lock:
+            self._executions.pop(arn, None)
+        machine = get_backend(self.state_machine_arn.split(":")[4], self.region).describe_state_machine(
+            self.state_machine_arn
+        )
+        machine.executions[:] = [e for e in machine.executions if e.execution_arn != arn]
+
     def _adopt(self, backend: Any) -> None:
         """Executions started by anything else than the rule (the sweeper, a replay) are tracked too."""
         known = self.executions()

@@ -28,7 +28,7 @@ def test_sorts_every_input_in_order(cli, mixed_folder: Path, tmp_path: Path, cop
     # a second flower.jpg (different bytes) from elsewhere must not collide with the folder's flower.jpg
     other = copy_sample("grace_hopper", tmp_path / "elsewhere" / "flower.jpg")
     out = tmp_path / "out"
-    run = cli("local", "sort", str(mixed_folder), str(other), "--out", str(out), "--json")
+    run = cli("local", "sort", str(mixed_folder), str(other), "--out", str(out), "--json", "--jobs", "2")
     assert run.code == 0, run.err
     results = [json.loads(line) for line in run.out.splitlines()]
 
@@ -53,7 +53,7 @@ def test_sorts_every_input_in_order(cli, mixed_folder: Path, tmp_path: Path, cop
     assert all({"source", "status", "destination", "labels", "reason"} <= r.keys() for r in results)
 
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    assert written == {r["destination"] for r in results}
+    assert written == {r["destination"] for r in results} | {".photosort/state.sqlite"}
 
 
 def test_rules_file_human_output_and_foreign_out_dir(cli, tmp_path: Path, copy_sample) -> None:
@@ -62,13 +62,13 @@ def test_rules_file_human_output_and_foreign_out_dir(cli, tmp_path: Path, copy_s
     (out / "albums").mkdir(parents=True)  # an earlier photosort output is fine to write into
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules:\n  - album: drinks\n    labels: [Coffee]\n")
-    run = cli("local", "sort", str(photo), "--out", str(out), "--rules", str(rules))
+    run = cli("local", "sort", str(photo), "--out", str(out), "--rules", str(rules), "--jobs", "1")
     assert run.code == 0, run.err
     assert "albums/drinks/" in run.out and "1 sorted" in run.out
     assert next(out.glob("albums/drinks/*/coffee-*.png"))
 
     (out / "mine.txt").write_text("not photosort's")
-    refused = cli("local", "sort", str(photo), "--out", str(out))
+    refused = cli("local", "sort", str(photo), "--out", str(out), "--jobs", "1")
     assert refused.code == 2
     assert "--force" in refused.err and "mine.txt" in refused.err
 
@@ -83,7 +83,7 @@ def test_unreadable_file_is_reported_failed(cli, tmp_path: Path, copy_sample, mo
         return real_open(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "open", deny)
-    run = cli("local", "sort", str(locked), "--out", str(tmp_path / "out"), "--json")
+    run = cli("local", "sort", str(locked), "--out", str(tmp_path / "out"), "--json", "--jobs", "1")
     assert run.code == 0
     result = json.loads(run.out)
     assert result["status"] == "failed" and "could not read" in result["reason"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from photosort_local import report
@@ -12,6 +13,7 @@ from photosort_local.cli.common import PROG, CliError, UsageError, positive_int
 if TYPE_CHECKING:
     from photosort.repository import Repository
     from photosort_local.cli.common import Subcommands
+    from photosort_local.localsort.state import SortState
 
 
 def _add_target_options(parser: argparse.ArgumentParser) -> None:
@@ -24,6 +26,11 @@ def _add_target_options(parser: argparse.ArgumentParser) -> None:
     )
     target.add_argument("--endpoint-url", help="an AWS-compatible endpoint, e.g. the one `local serve` prints")
     target.add_argument("--region", help="AWS region (default: from your AWS configuration)")
+    target.add_argument(
+        "--local",
+        metavar="DIR",
+        help="read the state `photosort local sort --out DIR` keeps in DIR/.photosort instead of a table",
+    )
     parser.add_argument("--json", action="store_true", help="JSON for scripts")
 
 
@@ -64,8 +71,23 @@ def target_repository(args: argparse.Namespace) -> Repository:
     return Repository(client("dynamodb"), table)
 
 
+def _local_state(args: argparse.Namespace) -> SortState:
+    from photosort_local.localsort.state import SortState
+
+    try:
+        return SortState(Path(args.local), create=False)
+    except FileNotFoundError as exc:
+        raise CliError(
+            f"--local {args.local}: no local sort state here (run `{PROG} local sort ... --out DIR`)"
+        ) from exc
+
+
 def list_albums(args: argparse.Namespace) -> int:
-    albums = target_repository(args).list_albums()
+    if args.local:
+        with _local_state(args) as state:
+            albums = state.list_albums()
+    else:
+        albums = target_repository(args).list_albums()
     if args.json:
         report.print_json({"albums": report.albums_json(albums)}, sys.stdout)
     else:
@@ -73,7 +95,26 @@ def list_albums(args: argparse.Namespace) -> int:
     return 0
 
 
+def _list_local_album(args: argparse.Namespace) -> int:
+    from photosort.models import AlbumEntry, Page
+
+    with _local_state(args) as state:
+        albums = {a.album: a for a in state.list_albums()}
+        if args.name not in albums:
+            raise CliError(f"no album named {args.name}; albums: {', '.join(sorted(albums)) or '(none yet)'}")
+        members = state.album_members(args.name)
+    items = [AlbumEntry(album=args.name, image_id=m.pop("image_id"), **m) for m in members[: args.limit]]
+    page = Page(items=items, next_token=None)
+    if args.json:
+        report.print_json(report.album_page_json(albums[args.name], page), sys.stdout)
+    else:
+        report.print_album_page(albums[args.name], page, sys.stdout)
+    return 0
+
+
 def list_album(args: argparse.Namespace) -> int:
+    if args.local:
+        return _list_local_album(args)
     repo = target_repository(args)
     albums = {a.album: a for a in repo.list_albums()}
     if args.name not in albums:

@@ -13,6 +13,7 @@ from photosort import constants
 from photosort_local.cli.common import UsageError
 
 OUTPUT_DIRS = frozenset(prefix.rstrip("/") for prefix in constants.OUTPUT_PREFIXES)
+STATE_DIR = ".photosort"  # local sort's state (photosort_local.localsort.state)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out}: exists and is not a folder")
     if force or not out.exists():
         return
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_DIRS or not p.is_dir())
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_DIRS | {STATE_DIR} or not p.is_dir())
     if foreign:
         raise UsageError(
             f"--out {out} is not empty and does not look like photosort output (found {', '.join(foreign[:3])}); "

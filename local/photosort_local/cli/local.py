@@ -4,13 +4,14 @@ behind an AWS-compatible endpoint."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photosort_local import gallery, report
 from photosort_local.cli import running
-from photosort_local.cli.common import CliError, port
+from photosort_local.cli.common import CliError, port, positive_int
 from photosort_local.cli.inputs import add_out_options, add_run_options, check_out_dir, find_inputs, stack_parameters
 
 if TYPE_CHECKING:
@@ -24,12 +25,31 @@ def add_parser(subcommands: Subcommands) -> None:
         "sort",
         help="sort files and folders through the offline stack into --out DIR",
         description="Uploads each file under incoming/<path relative to the argument> (folders "
-        "recursively, hidden files skipped) and writes the resulting bucket to DIR.",
+        "recursively, hidden files skipped) and writes each photo to DIR as soon as its execution ends. "
+        "The state (what went where, albums, counts) is kept in DIR/.photosort/state.sqlite: run the same "
+        "command again to resume after an interruption or to sort only what is new.",
     )
     sort.add_argument("paths", nargs="+", metavar="PATH", help="photo files or folders")
     add_out_options(sort, required=True)
     add_run_options(sort)
     sort.add_argument("--json", action="store_true", help="one JSON line per input, in input order")
+    sort.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=os.cpu_count() or 1,
+        help="worker processes, each with its own embedded stack (default: the number of cores)",
+    )
+    placing = sort.add_mutually_exclusive_group()
+    placing.add_argument(
+        "--link",
+        action="store_true",
+        help="hard-link the sorted photos to the originals (no second copy on disk; a copy across file systems)",
+    )
+    placing.add_argument(
+        "--move",
+        action="store_true",
+        help="move the originals into DIR (by default they are copied and never changed)",
+    )
     serve = sub.add_parser("serve", help="keep the offline stack running behind an AWS-compatible endpoint")
     serve.add_argument("--port", type=port, default=5000, help="port to listen on (default 5000; 0 picks one)")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to reach it from Docker)")
@@ -43,23 +63,56 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sort(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from photosort_local.localsort.run import SortJob
+    from photosort_local.localsort.state import Mode, SortState
+    from photosort_local.localsort.workers import WorkerError
+
     out = Path(args.out)
     check_out_dir(out, args.force)
     uploads = find_inputs(args.paths, exclude=out.resolve())
     parameters = stack_parameters(args)
-    with running.embedded_stack(parameters) as stack:
-        outcomes = running.run_uploads(stack, uploads)
-        albums = running.albums(stack)
-        written = running.write_tree(stack, out)
-        running.picture(args, stack, outcomes, f"photosort local sort: {len(outcomes)} input(s)")
+    mode = Mode.MOVE if args.move else Mode.LINK if args.link else Mode.COPY
+    listing = running.OutcomePrinter(sys.stdout)
+    kept: list[report.Outcome] = []
+
+    with tqdm(total=len(uploads), desc="sorting", unit="photo", file=sys.stderr, disable=None, leave=False) as bar:
+
+        def emit(outcome: report.Outcome) -> None:
+            if args.picture:
+                kept.append(outcome)
+            if args.json:
+                report.print_json(outcome.to_json(), sys.stdout)
+            else:
+                bar.clear()
+                listing.print(outcome)
+                bar.refresh()
+
+        job = SortJob(out=out, parameters=parameters, jobs=args.jobs, mode=mode, progress=bar.update)
+        try:
+            summary = job.run(uploads, emit)
+        except WorkerError as exc:
+            raise CliError(f"the embedded stack failed: {exc}") from exc
+        except KeyboardInterrupt:
+            print(
+                f"\nInterrupted: what was sorted is recorded in {out}/.photosort; run the same command to go on.",
+                file=sys.stderr,
+            )
+            raise
+    with SortState(out) as state:
+        albums = state.list_albums()
+    if args.picture:
+        from photosort_local.picture import contact_sheet
+
+        contact_sheet(
+            kept, running.folder_reader(out), Path(args.picture), f"photosort local sort: {len(kept)} input(s)"
+        )
     if args.json:
-        for outcome in outcomes:
-            report.print_json(outcome.to_json(), sys.stdout)
         return 0
-    report.print_outcomes(outcomes, sys.stdout)
     print(file=sys.stdout)
     report.print_albums(albums, sys.stdout)
-    print(f"\n{report.summary(outcomes)}. Wrote {written} file(s) to {out}/", file=sys.stdout)
+    print(f"\n{summary.text()}. Output in {out}/", file=sys.stdout)
     if args.picture:
         print(f"Picture: {args.picture}", file=sys.stdout)
     return 0

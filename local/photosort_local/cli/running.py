@@ -158,3 +158,36 @@ def picture(args: argparse.Namespace, stack: EmbeddedStack, outcomes: list[repor
         from photosort_local.picture import contact_sheet, s3_reader
 
         contact_sheet(outcomes, s3_reader(stack.s3, stack.bucket), Path(args.picture), title)
+
+
+class OutcomePrinter:
+    """The human listing of ``local sort``, one photo at a time as outcomes arrive: where it went, then its
+    best labels and why."""
+
+    def __init__(self, out: Any) -> None:
+        self._out = out
+        self._header = False
+
+    def print(self, outcome: report.Outcome) -> None:
+        if not self._header:
+            print(f"{'STATUS':<9} PHOTO -> WHERE IT WENT", file=self._out)
+            self._header = True
+        print(f"{outcome.status:<9} {outcome.source} -> {outcome.destination or '(not written)'}", file=self._out)
+        labels = report.label_dicts_text(outcome.labels)
+        detail = (
+            outcome.reason if outcome.status in ("rejected", "failed", "duplicate") else f"{labels} -- {outcome.reason}"
+        )
+        print(f"{'':<9} {detail}", file=self._out)
+
+
+def folder_reader(out: Path) -> Any:
+    """``read(key)`` for the contact sheet: a sorted photo's bytes from ``out``, or None."""
+    root = out.resolve()
+
+    def read(key: str) -> bytes | None:
+        try:
+            return (root / key).read_bytes()
+        except OSError:
+            return None
+
+    return read

@@ -1,0 +1,215 @@
+"""The local sort job: every input hashed, known bytes skipped, the rest routed by hash to a worker through a
+bounded window, and each photo placed in ``--out`` and recorded as soon as its execution ends.
+
+Memory is bounded by the window (``jobs x WINDOW`` photos in flight), not by the library: nothing per photo is
+kept once its outcome has been emitted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from photosort.models import ImageRecord, Status
+from photosort_local import report
+from photosort_local.localsort.state import Mode, PlacementError, SortState, sha256_file
+from photosort_local.localsort.workers import STALL_TIMEOUT, Pool, Task, start_pool
+
+if TYPE_CHECKING:
+    from photosort_local.cli.inputs import Upload
+    from photosort_local.localsort.workers import Result
+
+WINDOW = 3  # photos in flight per worker: enough to overlap one photo's upload with another's execution
+SKIPPED = "skipped"
+
+
+@dataclass
+class Summary:
+    """What one run did."""
+
+    statuses: Counter[str] = field(default_factory=Counter)
+    rejected: Counter[str] = field(default_factory=Counter)
+    how: Counter[str] = field(default_factory=Counter)  # copied, linked, moved, kept
+    skipped: int = 0
+    recovered: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def processed(self) -> int:
+        return sum(self.statuses.values())
+
+    def add(self, outcome: report.Outcome, *, skipped: bool) -> None:
+        if skipped:
+            self.skipped += 1
+            return
+        self.statuses[outcome.status] += 1
+        if outcome.status == Status.REJECTED.value:
+            self.rejected[outcome.reason.split(":", 1)[0]] += 1
+
+    def text(self) -> str:
+        order = ("sorted", "unsorted", "duplicate", "rejected", "failed")
+        parts = []
+        for status in order:
+            n = self.statuses.get(status, 0)
+            if not n:
+                continue
+            if status == "rejected":
+                reasons = ", ".join(f"{reason} {k}" for reason, k in sorted(self.rejected.items()))
+                parts.append(f"{n} rejected ({reasons})")
+            else:
+                parts.append(f"{n} {status}")
+        done = ", ".join(parts) or "nothing new"
+        if self.skipped:
+            done += f"; {self.skipped} already sorted (skipped)"
+        rate = self.processed / self.elapsed if self.elapsed > 0 else 0.0
+        return f"{done}. {self.processed} photo(s) in {self.elapsed:.1f} s ({rate:.1f} photos/s)"
+
+
+Emit = Callable[[report.Outcome], None]
+
+
+class _InOrder:
+    """Hands outcomes to ``emit`` in input order, holding back only those that finished early."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+        self._next = 0
+        self._held: dict[int, report.Outcome] = {}
+
+    def put(self, seq: int, outcome: report.Outcome) -> None:
+        self._held[seq] = outcome
+        while self._next in self._held:
+            self._emit(self._held.pop(self._next))
+            self._next += 1
+
+
+def _failed(upload: Upload, reason: str, *, uploaded: bool) -> report.Outcome:
+    return report.Outcome(
+        source=upload.source,
+        key=upload.key,
+        status=Status.FAILED.value,
+        destination=upload.key if uploaded else None,
+        reason=reason,
+    )
+
+
+def _known_outcome(upload: Upload, record: ImageRecord, path: str) -> report.Outcome:
+    """The outcome of bytes sorted before: the same file, or a copy of it found under another path."""
+    if path == str(upload.path.resolve()):
+        return report.Outcome.from_record(upload.source, record)
+    return report.Outcome(
+        source=upload.source,
+        key=upload.key,
+        status=Status.DUPLICATE.value,
+        destination=None,
+        reason=f"same bytes as {path}, sorted earlier to {record.destination_key}; not written again",
+        duplicate_of=record.image_id,
+    )
+
+
+@dataclass
+class SortJob:
+    """One ``local sort`` run into ``out``."""
+
+    out: Path
+    parameters: dict[str, str]
+    jobs: int
+    mode: Mode = Mode.COPY
+    window: int = WINDOW
+    progress: Callable[[int], None] = lambda _n: None
+    summary: Summary = field(default_factory=Summary)
+    _pool: Pool | None = None
+    _inflight: list[int] = field(default_factory=list)
+    _tasks: dict[int, tuple[Upload, str]] = field(default_factory=dict)
+
+    def run(self, uploads: Sequence[Upload], emit: Emit) -> Summary:
+        started = time.monotonic()
+        ordered = _InOrder(emit)
+        with SortState(self.out) as state:
+            self.summary.recovered, _forgotten = state.recover()
+            try:
+                for seq, upload in enumerate(uploads):
+                    self._one(state, seq, upload, ordered)
+                while any(self._inflight):
+                    self._collect(state, ordered)
+            finally:
+                if self._pool is not None:
+                    self._pool.close()
+                    self._pool = None
+        self.summary.elapsed = time.monotonic() - started
+        return self.summary
+
+    def _one(self, state: SortState, seq: int, upload: Upload, ordered: _InOrder) -> None:
+        try:
+            sha = sha256_file(upload.path)
+        except OSError as exc:
+            self._done(
+                ordered,
+                seq,
+                _failed(upload, f"could not read {upload.source}: {exc.strerror or exc}", uploaded=False),
+                skipped=False,
+            )
+            return
+        known = state.known(sha, str(upload.path.resolve()))
+        if known is not None:
+            record, path = known
+            if self.mode is Mode.MOVE and path == str(upload.path.resolve()):
+                state.complete_move(record, upload.path)  # an earlier move stopped between copy and delete
+            self._done(ordered, seq, _known_outcome(upload, record, path), skipped=True)
+            return
+        pool = self._start()
+        worker = int(sha[:8], 16) % pool.jobs  # the same bytes always meet in the same stack
+        while self._inflight[worker] >= self.window:
+            self._collect(state, ordered)
+        self._tasks[seq] = (upload, sha)
+        self._inflight[worker] += 1
+        pool.submit(worker, Task(seq=seq, key=upload.key, path=str(upload.path), sha256=sha))
+
+    def _start(self) -> Pool:
+        if self._pool is None:  # only when there is something to sort: a re-run with nothing new starts no stack
+            self._pool = start_pool(self.jobs, self.parameters)
+            self._inflight = [0] * self._pool.jobs
+        return self._pool
+
+    def _collect(self, state: SortState, ordered: _InOrder) -> None:
+        if self._pool is None:
+            return
+        deadline = time.monotonic() + STALL_TIMEOUT + 60
+        while True:
+            found = self._pool.results(timeout=1.0)
+            if found:
+                break
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no photo finished in {STALL_TIMEOUT + 60:.0f} s: the embedded stacks are stuck")
+        for worker, result in found:
+            self._inflight[worker] -= 1
+            self._handle(state, result, ordered)
+
+    def _handle(self, state: SortState, result: Result, ordered: _InOrder) -> None:
+        upload, sha = self._tasks.pop(result.seq)
+        if result.record is None:
+            self._done(ordered, result.seq, _failed(upload, result.error or "failed", uploaded=True), skipped=False)
+            return
+        record = ImageRecord.model_validate_json(result.record)
+        if record.sha256 and record.sha256 != sha:
+            outcome = _failed(upload, f"{upload.source} changed while it was being sorted", uploaded=True)
+            self._done(ordered, result.seq, outcome, skipped=False)
+            return
+        path = upload.path.resolve()
+        try:
+            state.forget_failed(sha, str(path), record.destination_key)
+            placed = state.commit_photo(record, sha=sha, path=path, mode=self.mode)
+        except (PlacementError, OSError) as exc:
+            self._done(ordered, result.seq, _failed(upload, f"not written: {exc}", uploaded=True), skipped=False)
+            return
+        self.summary.how[placed.how] += 1
+        self._done(ordered, result.seq, report.Outcome.from_record(upload.source, record), skipped=False)
+
+    def _done(self, ordered: _InOrder, seq: int, outcome: report.Outcome, *, skipped: bool) -> None:
+        self.summary.add(outcome, skipped=skipped)
+        ordered.put(seq, outcome)
+        self.progress(1)

@@ -1,0 +1,303 @@
+"""Workers of the local sort: each runs its own embedded stack (template.yaml in moto, the real ASL on moto's
+engine, the real handlers) and sorts the photos it is handed, a few at a time.
+
+A photo is uploaded under ``incoming/``, which starts its execution exactly as on AWS; when the execution ends,
+the worker reads the photo's record from the stack's table and sends it back, then deletes what the stack still
+holds of it (the sorted object, its thumbnail, its record and album entries, the finished execution), so a
+worker's memory does not grow with the library. The hash claims stay: two copies of the same bytes are routed
+to the same worker, whose table then records the second as a duplicate, as the deployed stack would.
+
+``--jobs 1`` runs the worker in the calling process (:class:`InlineWorker`); more jobs run one process each
+(:class:`ProcessWorker`), so executions use every core.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from photosort_local.stack import EmbeddedStack
+
+STALL_TIMEOUT = 180.0  # seconds an execution may run before it counts as stuck
+POLL = 0.005
+START_TIMEOUT = 600.0  # a worker's stack deploys in seconds; a loaded machine can take much longer
+
+
+@dataclass(frozen=True)
+class Task:
+    seq: int
+    key: str
+    path: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class Result:
+    seq: int
+    record: str | None  # the ImageRecord as JSON, as the stack's table holds it
+    error: str | None  # why there is no record
+
+
+class WorkerError(RuntimeError):
+    """A worker could not start, or died."""
+
+
+class StackWorker:
+    """Sorts photos through one embedded stack; not thread-safe (one caller)."""
+
+    def __init__(self, parameters: dict[str, str]) -> None:
+        from photosort_local import moto_patches
+        from photosort_local.stack import EmbeddedStack
+
+        self._stack: EmbeddedStack = EmbeddedStack(parameters=parameters)
+        self._stack.start()
+        self._arns: dict[str, str] = {}
+        self._pending: dict[str, tuple[Task, float]] = {}
+        moto_patches.add_execution_listener(self._on_execution)
+        from moto.stepfunctions.responses import get_backend
+
+        self._backend = get_backend(self._stack.state_machine_arn.split(":")[4], self._stack.region)
+
+    def close(self) -> None:
+        from photosort_local import moto_patches
+
+        moto_patches.remove_execution_listener(self._on_execution)
+        self._stack.stop()
+
+    def _on_execution(self, arn: str, event: dict[str, Any]) -> None:
+        from photosort.storage import key_candidates
+
+        key = event.get("detail", {}).get("object", {}).get("key", "")
+        self._arns[key_candidates(key)[0]] = arn
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def submit(self, task: Task) -> Result | None:
+        """Upload the photo (its execution starts); a Result at once when the file cannot be read."""
+        try:
+            with Path(task.path).open("rb") as body:
+                self._stack.s3.put_object(Bucket=self._stack.bucket, Key=task.key, Body=body)
+        except OSError as exc:
+            return Result(task.seq, None, f"could not read {task.path}: {exc.strerror or exc}")
+        self._pending[task.key] = (task, time.monotonic())
+        return None
+
+    def poll(self) -> list[Result]:
+        """Results of the executions that ended since the last call."""
+        from photosort_local.stack import _settled
+
+        done: list[Result] = []
+        for key, (task, started) in list(self._pending.items()):
+            arn = self._arns.get(key)
+            if arn is None:
+                done.append(self._finish(task, None, "no execution started for this upload"))
+            elif _settled(self._backend.describe_execution(arn)):
+                done.append(self._finish(task, arn, None))
+            elif time.monotonic() - started > STALL_TIMEOUT:
+                done.append(self._finish(task, arn, f"the execution made no progress in {STALL_TIMEOUT:.0f} s"))
+        return done
+
+    def _finish(self, task: Task, arn: str | None, error: str | None) -> Result:
+        from photosort.repository import Repository
+
+        del self._pending[task.key]
+        self._arns.pop(task.key, None)
+        repo = Repository(self._stack.client("dynamodb"), self._stack.table)
+        # Every finished photo's record is deleted below: the table holds only the records of photos in flight.
+        records = [r for r in repo.scan_images() if r.source_key == task.key]
+        record = max(records, key=lambda r: r.updated_at) if records else None
+        if record is None and error is None and arn is not None:
+            outcome = self._stack.outcome(arn)
+            error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
+        if arn is not None:
+            self._stack.forget(arn)
+        for stale in records:
+            self._clean(stale)
+        self._delete_object(task.key)
+        if record is None:
+            return Result(task.seq, None, error or "no record was written")
+        return Result(task.seq, record.model_dump_json(), None)
+
+    def _delete_object(self, key: str) -> None:
+        self._stack.s3.delete_object(Bucket=self._stack.bucket, Key=key)
+
+    def _clean(self, record: Any) -> None:
+        """Forget a finished photo: the bytes of its sorted copy and thumbnail, its record and album entries."""
+        from photosort import thumbnails
+
+        self._delete_object(record.destination_key)
+        self._delete_object(thumbnails.thumbnail_key(record.image_id))
+        db, table = self._stack.client("dynamodb"), self._stack.table
+        db.delete_item(TableName=table, Key={"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        for membership in record.memberships:
+            found = db.query(
+                TableName=table,
+                KeyConditionExpression="PK = :pk",
+                FilterExpression="image_id = :id",
+                ExpressionAttributeValues={":pk": {"S": f"ALBUM#{membership.album}"}, ":id": {"S": record.image_id}},
+            )
+            for item in found.get("Items", []):
+                db.delete_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]})
+
+
+class Pool(Protocol):
+    """Workers, each with its own stack; ``submit(n, task)`` hands a task to worker ``n``."""
+
+    jobs: int
+
+    def submit(self, worker: int, task: Task) -> None: ...
+    def results(self, timeout: float) -> list[tuple[int, Result]]: ...
+    def close(self) -> None: ...
+
+
+class InlinePool:
+    """One :class:`StackWorker` in this process (``--jobs 1``)."""
+
+    jobs = 1
+
+    def __init__(self, parameters: dict[str, str]) -> None:
+        self._worker = StackWorker(parameters)
+        self._ready: list[Result] = []
+
+    def submit(self, worker: int, task: Task) -> None:
+        del worker
+        failed = self._worker.submit(task)
+        if failed is not None:
+            self._ready.append(failed)
+
+    def results(self, timeout: float) -> list[tuple[int, Result]]:
+        deadline = time.monotonic() + timeout
+        while True:
+            ready, self._ready = self._ready + self._worker.poll(), []
+            if ready or time.monotonic() >= deadline or not self._worker.pending:
+                return [(0, r) for r in ready]
+            time.sleep(POLL)
+
+    def close(self) -> None:
+        self._worker.close()
+
+
+def _serve(index: int, parameters: dict[str, str], tasks: Any, results: Any) -> None:
+    """A worker process: start the stack, then sort what arrives on ``tasks`` until None."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
+    from photosort_local.cli.common import quiet_libraries
+
+    quiet_libraries()
+    try:
+        worker = StackWorker(parameters)
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run with it
+        results.put(("failed", index, f"{type(exc).__name__}: {exc}"))
+        return
+    results.put(("ready", index, None))
+    parent = os.getppid()
+    try:
+        while True:
+            try:
+                item = tasks.get_nowait() if worker.pending else tasks.get(timeout=0.5)
+            except queue.Empty:
+                item = ()
+            if item is None or os.getppid() != parent:  # stopped, or the parent was killed: do not linger
+                return
+            if item:
+                failed = worker.submit(item)
+                if failed is not None:
+                    results.put(("result", index, failed))
+                continue  # take every waiting task before polling
+            for result in worker.poll():
+                results.put(("result", index, result))
+            if worker.pending:
+                time.sleep(POLL)
+    finally:
+        worker.close()
+
+
+class ProcessPool:
+    """One :class:`StackWorker` per process; their stacks deploy in parallel."""
+
+    def __init__(self, jobs: int, parameters: dict[str, str]) -> None:
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or moto state
+        self.jobs = jobs
+        self._results: Any = context.Queue()
+        self._tasks: list[Any] = [context.Queue() for _ in range(jobs)]
+        self._processes = [
+            context.Process(
+                target=_serve,
+                args=(n, parameters, self._tasks[n], self._results),
+                name=f"photosort-sort-worker-{n}",
+                daemon=True,
+            )
+            for n in range(jobs)
+        ]
+        for process in self._processes:
+            process.start()
+
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
+        waiting = set(range(self.jobs))
+        deadline = time.monotonic() + timeout
+        while waiting:
+            if time.monotonic() > deadline:
+                raise WorkerError(f"{len(waiting)} sort worker(s) did not start within {timeout:.0f} s")
+            try:
+                kind, index, detail = self._results.get(timeout=0.5)
+            except queue.Empty:
+                self._check_alive()
+                continue
+            if kind != "ready":
+                raise WorkerError(f"a sort worker could not start its stack: {detail}")
+            waiting.discard(index)
+
+    def _check_alive(self) -> None:
+        for process in self._processes:
+            if not process.is_alive():
+                raise WorkerError(f"sort worker {process.name} died (exit code {process.exitcode})")
+
+    def submit(self, worker: int, task: Task) -> None:
+        self._tasks[worker].put(task)
+
+    def results(self, timeout: float) -> list[tuple[int, Result]]:
+        found: list[tuple[int, Result]] = []
+        try:
+            message = self._results.get(timeout=timeout)
+        except queue.Empty:
+            self._check_alive()
+            return found
+        while True:
+            _kind, index, result = message
+            found.append((index, result))
+            try:
+                message = self._results.get_nowait()
+            except queue.Empty:
+                return found
+
+    def close(self) -> None:
+        for tasks in self._tasks:
+            with contextlib.suppress(Exception):
+                tasks.put(None)
+        for process in self._processes:
+            process.join(30)
+            if process.is_alive():
+                process.terminate()
+                process.join(5)
+
+
+def start_pool(jobs: int, parameters: dict[str, str]) -> Pool:
+    """``jobs`` workers with their stacks deployed."""
+    if jobs == 1:
+        return InlinePool(parameters)
+    pool = ProcessPool(jobs, parameters)
+    try:
+        pool.wait_ready()
+    except BaseException:
+        pool.close()
+        raise
+    return pool

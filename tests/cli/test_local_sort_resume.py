@@ -1,0 +1,220 @@
+"""``photosort local sort`` on a library: incremental re-runs, kill -9 and resume, --link/--move, and a stack
+that keeps nothing of a photo once it is written (so memory does not grow with the library).
+
+Sample photos come from installed packages (``photosort_local.samples``); the synthetic ones are drawn here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from io import BytesIO
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from photosort_local.localsort import run as sort_run
+from photosort_local.localsort.state import SortState, state_path
+
+SAMPLES = ("chelsea", "coffee", "rocket", "astronaut", "flower", "grace_hopper")
+
+
+def _library(root: Path, copy_sample, names=SAMPLES) -> Path:
+    for name in names:
+        copy_sample(name, root / f"{name}.png")
+    return root
+
+
+def _written(out: Path) -> set[str]:
+    return {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file() and ".photosort" not in p.parts}
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def test_re_run_sorts_only_what_is_new(cli, tmp_path: Path, copy_sample, monkeypatch) -> None:
+    library = _library(tmp_path / "in", copy_sample, ("chelsea", "coffee"))
+    out = tmp_path / "out"
+    first = cli("local", "sort", str(library), "--out", str(out), "--jobs", "1", "--json")
+    assert first.code == 0, first.err
+    first_results = _json_lines(first.out)
+
+    copy_sample("flower", library / "new" / "flower.png")
+    (library / "coffee.png").touch()  # a newer time alone does not make it new: its bytes are recorded
+    second = cli("local", "sort", str(library), "--out", str(out), "--jobs", "1")
+    assert second.code == 0, second.err
+    assert "1 sorted; 2 already sorted (skipped). 1 photo(s)" in second.out
+    assert "flower.png" in second.out
+
+    def no_stack(*_args: object) -> None:
+        raise AssertionError("a run with nothing new must not start a stack")
+
+    monkeypatch.setattr(sort_run, "start_pool", no_stack)
+    third = cli("local", "sort", str(library), "--out", str(out), "--jobs", "1", "--json")
+    assert third.code == 0, third.err
+    results = _json_lines(third.out)
+    assert results[:2] == first_results  # the known photos report what was recorded
+    assert results[2]["source"].endswith("new/flower.png") and results[2]["status"] == "sorted"
+    assert _written(out) == {r["destination"] for r in results}
+
+    with SortState(out) as state:
+        assert state.check() == []
+        assert sum(state.counts().values()) == 3
+    albums = cli("albums", "--local", str(out), "--json")
+    counts = {a["album"]: a["image_count"] for a in json.loads(albums.out)["albums"]}
+    assert counts["pets"] == 1 and counts["nature"] == 1
+    pets = json.loads(cli("album", "pets", "--local", str(out), "--json").out)
+    assert [i["destination_key"] for i in pets["items"]] == [results[0]["destination"]]
+
+
+def test_link_and_move_from_the_command_line(cli, tmp_path: Path, copy_sample) -> None:
+    library = _library(tmp_path / "in", copy_sample, ("chelsea", "rocket"))
+    linked = cli("local", "sort", str(library), "--out", str(tmp_path / "linked"), "--jobs", "1", "--link", "--json")
+    assert linked.code == 0, linked.err
+    for result in _json_lines(linked.out):
+        assert (tmp_path / "linked" / result["destination"]).stat().st_ino == Path(result["source"]).stat().st_ino
+
+    moved = cli("local", "sort", str(library), "--out", str(tmp_path / "moved"), "--jobs", "1", "--move", "--json")
+    assert moved.code == 0, moved.err
+    for result in _json_lines(moved.out):
+        assert not Path(result["source"]).exists()
+        assert (tmp_path / "moved" / result["destination"]).is_file()
+    assert (tmp_path / "linked" / _json_lines(linked.out)[0]["destination"]).is_file()  # the link outlives the move
+
+    with pytest.raises(SystemExit) as both:
+        cli("local", "sort", str(library), "--out", str(tmp_path / "x"), "--link", "--move")
+    assert both.value.code == 2
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _sorted_count(out: Path) -> int:
+    path = state_path(out)
+    if not path.is_file():
+        return 0
+    try:
+        with sqlite3.connect(path, timeout=1) as db:
+            return int(db.execute("SELECT COUNT(*) FROM photos").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not there yet
+        return 0
+
+
+def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(cli, tmp_path: Path, copy_sample) -> None:
+    library = _library(tmp_path / "in", copy_sample)
+    copy_sample("coffee", library / "again" / "coffee.png")  # the same bytes twice: one sorted, one duplicate
+    (library / "notes.jpg").write_text("not a photo\n")
+    inputs = sorted(p for p in library.rglob("*") if p.is_file())
+    out = tmp_path / "out"
+    command = [sys.executable, "-c", "import sys; from photosort_local.cli import main; sys.exit(main())"]
+    args = ["local", "sort", str(library), "--out", str(out), "--jobs", "2", "--json"]
+    proc = subprocess.Popen([*command, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 300
+        while _sorted_count(out) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _children(proc.pid)
+        assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert workers, "the sort ran no worker processes"
+    deadline = time.monotonic() + 60
+    while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "workers outlived their parent"
+    interrupted = _sorted_count(out)
+    assert 2 <= interrupted < len(inputs)
+
+    resumed = cli("local", "sort", str(library), "--out", str(out), "--jobs", "1", "--json")
+    assert resumed.code == 0, resumed.err
+    results = _json_lines(resumed.out)
+    assert [r["source"] for r in results] == [str(p) for p in inputs]
+    statuses = [r["status"] for r in results]
+    assert statuses.count("duplicate") == 1 and statuses.count("rejected") == 1 and "failed" not in statuses
+    assert _written(out) == {r["destination"] for r in results}  # every photo once, nothing else
+    for result in results:
+        written = (out / result["destination"]).read_bytes()
+        assert hashlib.sha256(written).digest() == hashlib.sha256(Path(result["source"]).read_bytes()).digest()
+    with SortState(out) as state:
+        assert state.check() == []  # no unfinished placement, every counter equals its members
+        assert sum(state.counts().values()) == len(inputs)
+
+
+def _synthetic(root: Path, n: int) -> list[Path]:
+    """Small generated photos of varied sizes and colours, and some files that are not photos."""
+    root.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        path = root / f"img{i:03d}.png"
+        if i % 4 == 3:
+            path.write_bytes(b"not an image " * (i + 1))
+        else:
+            side = 32 + 8 * (i % 7)
+            buffer = BytesIO()
+            Image.new("RGB", (side, side + i % 5), ((37 * i) % 256, (91 * i) % 256, (53 * i) % 256)).save(buffer, "PNG")
+            path.write_bytes(buffer.getvalue())
+        paths.append(path)
+    return paths
+
+
+def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
+    """Bounded memory, checked structurally: at every moment the stack holds only the photos in flight (its
+    bucket, its table's records, its engine's executions), whatever the size of the library."""
+    from photosort_local.cli.inputs import find_inputs
+
+    _synthetic(tmp_path / "lib", 24)
+    uploads = find_inputs([str(tmp_path / "lib")])
+    job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=2)
+    held: list[tuple[int, int, int]] = []
+
+    def measure(_outcome: object) -> None:
+        pool = job._pool
+        if pool is None:
+            return
+        stack = pool._worker._stack  # type: ignore[attr-defined]
+        objects = stack.s3.list_objects_v2(Bucket=stack.bucket).get("KeyCount", 0)
+        records = stack.client("dynamodb").scan(
+            TableName=stack.table,
+            FilterExpression="#t = :t",
+            ExpressionAttributeNames={"#t": "type"},
+            ExpressionAttributeValues={":t": {"S": "image"}},
+        )["Count"]
+        from moto.stepfunctions.responses import get_backend
+
+        machine = get_backend(stack.state_machine_arn.split(":")[4], stack.region).describe_state_machine(
+            stack.state_machine_arn
+        )
+        held.append((objects, records, len(machine.executions)))
+
+    summary = job.run(uploads, measure)
+    assert summary.processed == 24 and summary.statuses["rejected"] == 6
+    assert len(held) == 24
+    # at most the window's photos are in the stack at once (some objects under heads/ etc. may exist: none here)
+    assert max(h[0] for h in held) <= 2 and max(h[1] for h in held) <= 2 and max(h[2] for h in held) <= 2
+    assert held[-1] == (0, 0, 0)
+
+
+@pytest.mark.parametrize("jobs", ["0", "x"])
+def test_jobs_must_be_a_positive_number(cli, tmp_path: Path, jobs: str) -> None:
+    with pytest.raises(SystemExit):
+        cli("local", "sort", str(tmp_path), "--out", str(tmp_path / "out"), "--jobs", jobs)
