@@ -18,6 +18,7 @@ BENCHMARKS = {
     "pipeline": "bench.pipeline",
     "coldstart": "bench.coldstart",
     "embeddings": "bench.embeddings",
+    "localsort": "bench.localsort",
 }
 
 

@@ -259,3 +259,101 @@ def test_the_adapters_refuse_another_moto_version() -> None:
     moto_patches.check_version(MOTO_VERSION)
     with pytest.raises(moto_patches.MotoVersionError, match=MOTO_VERSION):
         moto_patches.check_version("5.3.0")
+
+
+# -- speed adapters (10-12) ------------------------------------------------------------------------------------
+RETRY_MACHINE = json.dumps(
+    {
+        "StartAt": "Add",
+        "States": {
+            "Add": {
+                "Type": "Pass",
+                "Parameters": {"n.$": "$.n", "seen.$": "States.ArrayLength($.items)", "items.$": "$.items"},
+                "ResultPath": "$.out",
+                "Next": "Check",
+            },
+            "Check": {
+                "Type": "Choice",
+                "Choices": [{"Variable": "$.n", "NumericGreaterThan": 1, "Next": "Big"}],
+                "Default": "Small",
+            },
+            "Big": {"Type": "Pass", "Result": "big", "ResultPath": "$.size", "End": True},
+            "Small": {"Type": "Pass", "Result": "small", "ResultPath": "$.size", "End": True},
+        },
+    }
+)
+
+
+def _wait_output(sfn: Any, arn: str) -> dict[str, Any]:
+    import time
+
+    for _ in range(400):
+        desc = sfn.describe_execution(executionArn=arn)
+        if desc["status"] != "RUNNING" and desc.get("output"):
+            return json.loads(desc["output"])
+        time.sleep(0.025)
+    raise AssertionError(f"{arn} did not finish")
+
+
+def test_executions_reuse_parsed_programs_and_keep_their_own_state(aws: dict[str, Any], monkeypatch) -> None:
+    """A pooled program gives every execution its own result, serially and concurrently, and is parsed
+    once per concurrent execution, not once per execution."""
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    parses: list[str] = []
+    real_parse = execution_worker.AmazonStateLanguageParser.parse
+
+    def counting(definition: str) -> Any:
+        parses.append(definition)
+        return real_parse(definition)
+
+    monkeypatch.setattr(execution_worker.AmazonStateLanguageParser, "parse", staticmethod(counting))
+    sfn = aws["stepfunctions"]
+    machine = sfn.create_state_machine(name="m2", definition=RETRY_MACHINE, roleArn="arn:aws:iam::123456789012:role/r")
+    serial = []
+    for n in range(6):
+        arn = sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"],
+            name=f"serial-{n}",
+            input=json.dumps({"n": n, "items": list(range(n))}),
+        )["executionArn"]
+        serial.append(_wait_output(sfn, arn))
+    assert [(o["out"]["seen"], o["size"]) for o in serial] == [(n, "big" if n > 1 else "small") for n in range(6)]
+    assert len(parses) <= 2  # the first execution parsed it; later ones took it back from the pool
+
+    arns = [
+        sfn.start_execution(
+            stateMachineArn=machine["stateMachineArn"],
+            name=f"parallel-{n}",
+            input=json.dumps({"n": n, "items": [n] * n}),
+        )["executionArn"]
+        for n in range(8)
+    ]
+    outputs = [_wait_output(sfn, arn) for arn in arns]
+    assert [(o["n"], o["out"]["items"]) for o in outputs] == [(n, [n] * n) for n in range(8)]
+
+
+def test_the_engine_reuses_one_lambda_client_per_region() -> None:
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    moto_patches.install()
+    with mock_aws():
+        first = lambda_eval_utils.boto_client_for(region=REGION, service="lambda", state_credentials=None)
+        again = lambda_eval_utils.boto_client_for(region=REGION, service="lambda", state_credentials=object())
+        other = lambda_eval_utils.boto_client_for(region="eu-west-1", service="lambda", state_credentials=None)
+    assert first is again
+    assert other is not first and other.meta.region_name == "eu-west-1"
+
+
+def test_state_data_copies_are_deep_and_equal() -> None:
+    class Opaque:
+        def __init__(self) -> None:
+            self.items = [1]
+
+    value = {"a": [1, {"b": "x", "c": None, "d": 1.5, "e": True}], "f": Opaque()}
+    copied = moto_patches.json_copy(value)
+    assert copied["a"] == value["a"]
+    assert copied["a"] is not value["a"] and copied["a"][1] is not value["a"][1]
+    copied["a"][1]["b"] = "changed"
+    assert value["a"][1]["b"] == "x"
+    assert copied["f"] is not value["f"] and copied["f"].items == [1]  # anything else: copy.deepcopy
