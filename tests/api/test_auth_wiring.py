@@ -89,7 +89,8 @@ def test_the_gallery_client_is_a_public_pkce_client_returning_to_the_gallery(cfn
     client = resources["GalleryUserPoolClient"]["Properties"]
     assert client["GenerateSecret"] is False and client["AllowedOAuthFlows"] == ["code"]  # no implicit flow
     assert "openid" in client["AllowedOAuthScopes"] and client["SupportedIdentityProviders"] == ["COGNITO"]
-    assert client["CallbackURLs"] == [GALLERY_URL] and client["LogoutURLs"] == [GALLERY_URL]
+    for urls in (client["CallbackURLs"], client["LogoutURLs"]):  # the API's page, and a copy on the CORS origin
+        assert urls == {"Fn::If": ["HasApiOrigin", [GALLERY_URL, {"Fn::Sub": "${ApiAllowedOrigin}/"}], [GALLERY_URL]]}
     assert cfn["Outputs"]["GalleryUrl"]["Value"] == GALLERY_URL
     assert resources["GalleryUserPool"]["Properties"]["AdminCreateUserConfig"] == {"AllowAdminCreateUserOnly": True}
     env = resources["AlbumsApiFunction"]["Properties"]["Environment"]["Variables"]
