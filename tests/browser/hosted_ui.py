@@ -51,6 +51,7 @@ class _Grant:
 class HostedUi:
     pool: LocalUserPool
     exchanges: list[dict[str, str]] = field(default_factory=list)  # what /oauth2/token was sent, and its answer
+    logouts: list[dict[str, str]] = field(default_factory=list)  # the query of each /logout
     _grants: dict[str, _Grant] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -177,6 +178,7 @@ class HostedUi:
         return 200, {"Content-Type": "application/json"}, json.dumps(body)
 
     def logout(self, params: dict[str, str]) -> tuple[int, dict[str, str], str]:
+        self.logouts.append(params)
         if params.get("client_id") != self.pool.client_id or params.get("logout_uri") not in self.pool.callback_urls:
             return 400, {}, "<p id=error>logout_uri is not registered</p>"
         return 302, {"Location": params["logout_uri"]}, ""

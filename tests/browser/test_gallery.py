@@ -231,8 +231,6 @@ def _alert(driver: Any) -> str:
 
 
 def test_signing_in_through_the_hosted_ui_shows_the_albums(site: Site, browser: Any) -> None:
-    from selenium.webdriver.support.ui import WebDriverWait
-
     browser.get(site.signin_url)
     assert _alert(browser) == "Please sign in to see your albums."  # the authorizer refused: no token
     assert not browser.find_elements("css selector", ".album")
@@ -263,8 +261,9 @@ def test_signing_in_through_the_hosted_ui_shows_the_albums(site: Site, browser: 
     assert claims["aud"] == site.hosted_ui.pool.client_id and claims["email"] == USER
 
     browser.find_element("css selector", "#signout").click()  # the hosted UI's /logout sends the browser back
-    WebDriverWait(browser, 30).until(lambda d: d.current_url.startswith(site.signin_url))
     assert _alert(browser) == "Please sign in to see your albums."
+    assert browser.current_url.startswith(site.signin_url)
+    assert site.hosted_ui.logouts == [{"client_id": site.hosted_ui.pool.client_id, "logout_uri": site.signin_url}]
     assert browser.execute_script("return sessionStorage.getItem('photosort.token')") is None
 
 
