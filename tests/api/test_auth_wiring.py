@@ -12,18 +12,29 @@ import base64
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from photosort_local import sam
 from photosort_local.gallery import JwtAuthorizer, LocalUserPool, TokenRejected
-from tests.static.conftest import load_template, translate
 
 REGION = "us-east-1"
 USER, PASSWORD = "viewer@example.com", "Correct-Horse-Battery-9"
 GALLERY_URL = {"Fn::Sub": "https://${AlbumsHttpApi}.execute-api.${AWS::Region}.${AWS::URLSuffix}/"}
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_template() -> dict[str, Any]:
+    return sam.load_sam_template(ROOT / "template.yaml")
+
+
+def translate(template: dict[str, Any]) -> dict[str, Any]:
+    """What SAM deploys (local code URIs swapped for S3 URIs), as tests/static sees it."""
+    return sam.translate(template, ROOT, lambda logical_id, _folder, _src: f"s3://artifacts/{logical_id}.zip")
 
 
 @pytest.fixture(scope="module")

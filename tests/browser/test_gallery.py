@@ -2,8 +2,8 @@
 against the offline stack loaded with the sample photos, exactly what ``photosort local serve`` serves.
 
 A second front door plays the template's JWT authorizer on the same stack, with the template's user pool made
-in moto's cognito-idp, and ``hosted_ui.py`` stands in for Cognito's hosted UI: the sign-in tests go through the
-page's real authorization code + PKCE flow and send the token moto's Cognito issued.
+in moto's cognito-idp, and ``tests/support/hosted_ui.py`` stands in for Cognito's hosted UI: the sign-in tests
+go through the page's real authorization code + PKCE flow and send the token moto's Cognito issued.
 
 Screenshots are saved as test artifacts under ``test-artifacts/`` (or $PHOTOSORT_ARTIFACTS). Skips only where
 no browser can be installed; where apt-get and root are available, ``make test`` installs one first.
@@ -32,7 +32,7 @@ from PIL import Image
 from photosort.models import ImageRecord
 from photosort.repository import Repository
 from photosort_local.samples import SAMPLES, find_sample
-from tests.browser.hosted_ui import HostedUi
+from tests.support.hosted_ui import HostedUi
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("PHOTOSORT_ARTIFACTS", ROOT / "test-artifacts"))
