@@ -41,14 +41,9 @@ from photosort_local.stack import EmbeddedStack
 
 API_FUNCTION_OUTPUT = "AlbumsApiFunctionName"
 LOCAL_ACCOUNT = "123456789012"
-UNAUTHORIZED = (401, {"Content-Type": "application/json", "www-authenticate": "Bearer"}, b'{"message":"Unauthorized"}')
+UNAUTHORIZED = (401, {"Content-Type": "application/json"}, b'{"message":"Unauthorized"}')  # API Gateway's own 401
 # Where the template's Cognito resources are (AlbumsApiAuthorizer's JwtConfiguration refers to the other two).
-USER_POOL, USER_POOL_CLIENT, USER_POOL_DOMAIN, AUTHORIZER = (
-    "GalleryUserPool",
-    "GalleryUserPoolClient",
-    "GalleryUserPoolDomain",
-    "AlbumsApiAuthorizer",
-)
+USER_POOL, USER_POOL_CLIENT, AUTHORIZER = "GalleryUserPool", "GalleryUserPoolClient", "AlbumsApiAuthorizer"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
