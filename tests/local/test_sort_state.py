@@ -242,3 +242,22 @@ def test_a_failure_sorted_again_leaves_its_old_place(tmp_path: Path) -> None:
         assert state.check() == []
     assert not (out / "failed/a.jpg").exists()
     assert (out / "albums/pets/a.jpg").read_bytes() == data
+
+
+def test_bytes_recorded_only_as_a_duplicate_are_not_known_under_another_path(tmp_path: Path) -> None:
+    """A kill can record the duplicate copy before its owner: the owner's path must still be sorted."""
+    out = tmp_path / "out"
+    owner = _photo(tmp_path / "in", "a.jpg")
+    copy = tmp_path / "in" / "copy-of-a.jpg"
+    copy.write_bytes(owner.read_bytes())
+    sha = _sha(owner)
+    with SortState(out) as state:
+        duplicate = _record(copy.read_bytes(), "duplicates/copy-of-a.jpg", albums=(), status=Status.DUPLICATE)
+        state.commit_photo(duplicate, sha=sha, path=copy.resolve(), mode=Mode.COPY)
+        assert state.known(sha, str(copy.resolve())) is not None  # its own row
+        assert state.known(sha, str(owner.resolve())) is None  # the owner is sorted, not skipped
+        state.commit_photo(
+            _record(owner.read_bytes(), "albums/pets/a.jpg"), sha=sha, path=owner.resolve(), mode=Mode.COPY
+        )
+        known = state.known(sha, str(tmp_path / "in" / "third.jpg"))
+        assert known is not None and known[1] == str(owner.resolve())

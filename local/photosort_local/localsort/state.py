@@ -134,12 +134,13 @@ class SortState:
 
     # -- reads ------------------------------------------------------------------------------------------------
     def known(self, sha256: str, source: str) -> tuple[ImageRecord, str] | None:
-        """(record, source path) of bytes already sorted, this file's own row first; failed photos are not
-        known: they are tried again."""
+        """(record, source path) of bytes already sorted: this file's own row, else the row of the file that
+        owns the bytes under another path. Failed photos are not known (they are tried again), and neither are
+        bytes recorded only as duplicates of elsewhere (their owner was never recorded, e.g. after a kill)."""
         row = self._db.execute(
             "SELECT record, source FROM photos WHERE sha256 = ? AND status != ? "
-            "ORDER BY source = ? DESC, sorted_at LIMIT 1",
-            (sha256, Status.FAILED.value, source),
+            "AND (source = ? OR status != ?) ORDER BY source = ? DESC, sorted_at LIMIT 1",
+            (sha256, Status.FAILED.value, source, Status.DUPLICATE.value, source),
         ).fetchone()
         return (ImageRecord.model_validate_json(row[0]), row[1]) if row else None
 
