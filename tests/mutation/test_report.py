@@ -17,7 +17,9 @@ from tests.mutation import run
 
 # Modules whose mutation run is not committed yet (issue 18 is shared by two branches, each running its own modules).
 # strict: when a module's entry becomes fresh and meets the bar, its test XPASSes and fails: delete it from this set.
-PENDING: set[str] = set(run.scope_files())
+PENDING: set[str] = {
+    m for m in run.scope_files() if m.startswith(("photosort.pipeline", "photosort.imaging", "photosort.backends"))
+}
 PENDING_REASON = "mutation run of this module not committed yet (issue 18): run `make mutation MODULES=<module>`"
 
 

@@ -358,13 +358,15 @@ def test_a_label_search_stops_once_a_page_is_full_or_max_read_is_reached(repo: R
     for i in range(4):
         labelled(repo, f"img{i}", ("Cat", 90))
     labelled(repo, "dog", ("Dog", 90))
-    one_a_scan, _ = scan_limits(repo, per_page=1)
+    one_a_scan, scans = scan_limits(repo, per_page=1)
 
     full = one_a_scan.search_label("cat", limit=2)
+    before = len(scans)
     capped = one_a_scan.search_label("cat", max_read=3)
 
     assert len(full.items) == 2 and full.next_token is not None
-    assert len(capped.items) in (2, 3) and capped.next_token is not None  # 3 items read, one may be the dog
+    assert len(scans) - before == 3  # one item a Scan: it stops once 3 are read
+    assert len(capped.items) in (2, 3) and capped.next_token is not None  # one of the 3 may be the dog
     rest = one_a_scan.search_label("cat", next_token=full.next_token)
     assert sorted(r.image_id for r in full.items + rest.items) == [f"img{i}" for i in range(4)]
 
