@@ -1,0 +1,272 @@
+"""The pipeline steps' contract: what Inspect reports for each kind of object, the record Record decides (its reason
+text, duplicates and near-duplicates), Classify's preconditions and Quarantine's cause shortening.
+
+moto S3 for Inspect; the record functions are pure.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from io import BytesIO
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from photosort import neardup, pipeline, routing, storage
+from photosort.models import (
+    Classification,
+    Face,
+    FailureInfo,
+    ImageMetadata,
+    Inspection,
+    Label,
+    ObjectRef,
+    Rejection,
+    RejectionReason,
+    Status,
+)
+from photosort.settings import DuplicatePolicy, NearDuplicatePolicy, Settings
+from tests.support.buckets import BUCKET, put
+
+RECEIVED = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+NOW = datetime(2026, 5, 1, 12, 5, tzinfo=UTC)
+
+
+def png(size: tuple[int, int] = (30, 20)) -> bytes:
+    out = BytesIO()
+    Image.new("RGB", size, (9, 99, 199)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def settings(**values: object) -> Settings:
+    return Settings.model_validate({f"PHOTOSORT_{k.upper()}": str(v) for k, v in values.items()})
+
+
+# -- Inspect ------------------------------------------------------------------------------------------------------
+def test_inspect_describes_a_usable_photo_found_under_its_event_key(s3: Any) -> None:
+    data = png()
+    ref, sha = put(s3, "incoming/my trip/a b.png", data)
+    event_ref = ref.model_copy(update={"key": storage.encode_event_key(ref.key), "size": 1})  # as the event names it
+
+    result = pipeline.inspect(s3, event_ref, RECEIVED, settings())
+
+    assert result.usable and not result.gone and result.rejection is None
+    assert result.object.key == "incoming/my trip/a b.png" and result.object.size == len(data)  # the resolved object
+    assert result.received_at == RECEIVED and result.sha256 == sha
+    assert result.metadata is not None
+    assert (result.metadata.format, result.metadata.width, result.metadata.height) == ("PNG", 30, 20)
+
+
+def test_inspect_of_a_vanished_object_says_gone_and_keeps_the_event_ref(s3: Any) -> None:
+    ref = ObjectRef(bucket=BUCKET, key="incoming/never.jpg", size=5, etag="abc")
+
+    result = pipeline.inspect(s3, ref, RECEIVED, settings())
+
+    assert result == Inspection(object=ref, received_at=RECEIVED, usable=False, gone=True)
+
+
+def test_inspect_rejects_an_object_over_the_byte_limit_without_decoding_it_but_hashes_it(s3: Any) -> None:
+    data = b"\x89PNG not decoded at all" + b"\x00" * 100
+    ref, sha = put(s3, "incoming/big.png", data)
+
+    result = pipeline.inspect(s3, ref, RECEIVED, settings(max_image_bytes=len(data) - 1))
+
+    assert not result.usable and not result.gone and result.metadata is None
+    assert result.object == ref and result.received_at == RECEIVED
+    assert result.sha256 == sha  # a rejected photo still gets its hash (its aside key and duplicates use it)
+    assert result.rejection == Rejection(
+        reason=RejectionReason.TOO_LARGE, detail=f"{len(data)} bytes exceeds the limit of {len(data) - 1} bytes"
+    )
+
+
+def test_an_object_exactly_at_the_byte_limit_is_inspected(s3: Any) -> None:
+    data = png()
+    ref, _ = put(s3, "incoming/edge.png", data)
+    assert pipeline.inspect(s3, ref, RECEIVED, settings(max_image_bytes=len(data))).usable
+
+
+def test_inspect_rejects_undecodable_bytes_with_the_named_reason(s3: Any) -> None:
+    data = b"%PDF-1.7 a document, not a photo"
+    ref, sha = put(s3, "incoming/doc.jpg", data)
+
+    result = pipeline.inspect(s3, ref, RECEIVED, settings())
+
+    assert not result.usable and not result.gone and result.metadata is None
+    assert result.object == ref and result.received_at == RECEIVED and result.sha256 == sha
+    assert result.rejection == Rejection(reason=RejectionReason.UNSUPPORTED_FORMAT, detail="application/pdf")
+
+
+def test_inspect_applies_the_configured_pixel_limit(s3: Any) -> None:
+    ref, _ = put(s3, "incoming/a.png", png((30, 20)))
+
+    result = pipeline.inspect(s3, ref, RECEIVED, settings(max_image_pixels=599))
+
+    assert result.rejection is not None and result.rejection.reason is RejectionReason.DECOMPRESSION_BOMB
+    assert pipeline.inspect(s3, ref, RECEIVED, settings(max_image_pixels=600)).usable
+
+
+def test_inspect_cuts_a_long_rejection_detail_to_500_characters(s3: Any) -> None:
+    ref, _ = put(s3, "incoming/x.bin", b"\x00\x00\x00\x18ftyp" + b"Z" * 4 + b"\x00" * 100)
+    long_brand = "ISO media ('ZZZZ' brand)"
+    result = pipeline.inspect(s3, ref, RECEIVED, settings())
+    assert result.rejection is not None and result.rejection.detail == long_brand  # short details are kept whole
+
+    from photosort.errors import ImageUnusableError
+
+    def boom(data: bytes, max_pixels: int) -> None:
+        raise ImageUnusableError(RejectionReason.CORRUPT_IMAGE, "y" * 900)
+
+    original = pipeline.imaging.inspect_image
+    pipeline.imaging.inspect_image = boom  # type: ignore[assignment]
+    try:
+        cut = pipeline.inspect(s3, ref, RECEIVED, settings())
+    finally:
+        pipeline.imaging.inspect_image = original
+    assert cut.rejection == Rejection(reason=RejectionReason.CORRUPT_IMAGE, detail="y" * 500)
+
+
+# -- Classify -----------------------------------------------------------------------------------------------------
+def test_classify_refuses_an_inspection_without_metadata() -> None:
+    unusable = Inspection(object=ObjectRef(bucket=BUCKET, key="k", size=1), received_at=RECEIVED, usable=False)
+
+    class Never:
+        name = "never"
+
+        def classify(self, image: Any) -> Classification:
+            raise AssertionError("not called")
+
+    with pytest.raises(ValueError, match="Classify only runs on usable images"):
+        pipeline.classify(None, Never(), unusable)
+
+
+# -- Record: the decision and its reason --------------------------------------------------------------------------
+META = ImageMetadata(format="JPEG", width=8, height=6, mode="RGB", taken_at=datetime(2024, 3, 9, 10, 0))
+REF = ObjectRef(bucket=BUCKET, key="incoming/trip/a.jpg", size=10, etag="e1")
+SHA = hashlib.sha256(b"a").hexdigest()
+RULES = routing.validate_rules({"rules": [{"album": "pets", "labels": ["Cat"], "min_confidence": 80}]})
+
+
+def usable() -> Inspection:
+    return Inspection(object=REF, received_at=RECEIVED, usable=True, sha256=SHA, metadata=META)
+
+
+FACE = Face(left=0.1, top=0.1, width=0.2, height=0.2, confidence=99.0)
+
+
+def classified(*labels: tuple[str, float], embedding: str | None = None) -> Classification:
+    return Classification(
+        labels=tuple(Label(name=n, confidence=c) for n, c in labels),
+        backend="test",
+        model_version="v9",
+        faces=(FACE, FACE),
+        embedding=embedding,
+    )
+
+
+def test_a_sorted_record_names_the_rule_and_the_label_and_carries_what_the_backend_said() -> None:
+    record = pipeline.decide_record(RULES, usable(), classified(("Cat", 91.25), ("Animal", 95.0)), now=NOW)
+
+    assert record.status is Status.SORTED
+    assert record.reason == "matched rule 'pets' with label 'Cat' (91.2%)"
+    assert record.destination_key.startswith("albums/pets/")
+    assert record.image_id == pipeline.image_id(REF) and record.bucket == BUCKET and record.source_key == REF.key
+    assert record.sha256 == SHA and record.metadata == META
+    assert [m.album for m in record.memberships] == ["pets"]
+    assert (record.backend, record.model_version, record.face_count, record.faces) == ("test", "v9", 2, (FACE, FACE))
+    assert [lab.name for lab in record.labels] == ["Cat", "Animal"]
+    assert record.created_at == record.updated_at == NOW
+
+
+def test_an_unsorted_record_names_the_best_label() -> None:
+    record = pipeline.decide_record(RULES, usable(), classified(("Dog", 70.04), ("Cat", 60.0)), now=NOW)
+
+    assert record.status is Status.UNSORTED and record.memberships == ()
+    assert record.reason == "no rule matched: best label 'Dog' (70.0%)"
+    assert record.destination_key.startswith("unsorted/")
+
+
+def test_a_photo_without_labels_is_unsorted_saying_so() -> None:
+    record = pipeline.decide_record(RULES, usable(), classified(), now=NOW)
+    assert (record.status, record.reason) == (Status.UNSORTED, "no labels returned")
+
+
+def test_a_rejection_without_a_recorded_cause_says_not_usable() -> None:
+    inspection = Inspection(object=REF, received_at=RECEIVED, usable=False, sha256=SHA)
+
+    record = pipeline.decide_record(RULES, inspection, None, now=NOW)
+
+    assert record.status is Status.REJECTED and record.reason == "not a usable image"
+    assert record.destination_key == routing.aside_key("rejected/", REF.key, SHA)
+    assert record.labels == () and record.backend is None and record.face_count is None and record.faces == ()
+
+
+def test_a_backend_rejection_names_the_backends_message_cut_short() -> None:
+    cause = json.dumps({"errorMessage": "m" * 400, "errorType": "ImageUnusableError"})
+    record = pipeline.decide_record(
+        RULES, usable(), None, FailureInfo(error="ImageUnusableError", cause=cause), now=NOW
+    )
+    assert record.status is Status.REJECTED and record.reason == "BackendRejected: " + "m" * 300
+
+
+@pytest.mark.parametrize(
+    ("cause", "short"),
+    [
+        ('{"errorMessage": "the model said no", "errorType": "X"}', "the model said no"),
+        ('{"errorType": "X"}', '{"errorType": "X"}'),  # JSON without a message: the cause itself
+        ("not json at all", "not json at all"),
+        ('["a", "list"]', '["a", "list"]'),  # JSON that is not an object
+        ("z" * 400, "z" * 300),
+        (json.dumps({"errorType": "X", "pad": "p" * 400}), json.dumps({"errorType": "X", "pad": "p" * 400})[:300]),
+    ],
+)
+def test_a_failure_cause_is_shortened_to_its_message(cause: str, short: str) -> None:
+    assert pipeline._short_cause(cause) == short
+
+
+def test_a_duplicate_set_aside_drops_any_near_duplicate_mark() -> None:
+    near = pipeline.decide_record(RULES, usable(), classified(("Cat", 90.0)), now=NOW).model_copy(
+        update={"near_duplicate_of": "other", "near_duplicate_similarity": 0.99}
+    )
+
+    dup = pipeline.duplicate_record(near, "owner1", DuplicatePolicy.SET_ASIDE)
+
+    assert dup.status is Status.DUPLICATE and dup.duplicate_of == "owner1"
+    assert dup.reason == "same bytes as image owner1; policy set-aside"
+    assert dup.near_duplicate_of is None and dup.near_duplicate_similarity is None and dup.memberships == ()
+    assert dup.destination_key == routing.aside_key("duplicates/", REF.key, SHA)
+
+
+def test_a_near_duplicate_kept_in_place_keeps_its_albums_and_says_of_what() -> None:
+    decided = pipeline.decide_record(RULES, usable(), classified(("Cat", 90.0)), now=NOW)
+    match = neardup.NearMatch(image_id="first", similarity=0.98765)
+
+    near = pipeline.near_duplicate_record(decided, match, NearDuplicatePolicy.RECORD)
+
+    assert near.status is Status.SORTED and near.memberships == decided.memberships
+    assert near.destination_key == decided.destination_key
+    assert near.reason == f"{decided.reason}; near-duplicate of image first (cosine 0.988)"
+    assert (near.near_duplicate_of, near.near_duplicate_similarity) == ("first", 0.98765)
+
+
+def test_a_near_duplicate_set_aside_goes_under_duplicates_in_no_album() -> None:
+    decided = pipeline.decide_record(RULES, usable(), classified(("Cat", 90.0)), now=NOW)
+
+    near = pipeline.near_duplicate_record(
+        decided, neardup.NearMatch(image_id="first", similarity=0.951), NearDuplicatePolicy.SET_ASIDE
+    )
+
+    assert near.status is Status.DUPLICATE and near.memberships == ()
+    assert near.reason == "near-duplicate of image first (cosine 0.951); policy set-aside"
+    assert near.destination_key == routing.aside_key("duplicates/", REF.key, SHA)
+    assert near.near_duplicate_of == "first" and near.duplicate_of is None
+
+
+def test_the_image_id_covers_every_part_of_the_event_identity() -> None:
+    base = pipeline.image_id(REF)
+    assert len(base) == 32 and base == pipeline.image_id(REF.model_copy())
+    for change in ({"bucket": "b2"}, {"key": "k2"}, {"version_id": "v"}, {"sequencer": "s"}, {"etag": "e2"}):
+        assert pipeline.image_id(REF.model_copy(update=change)) != base
+    assert pipeline.image_id(REF.model_copy(update={"size": 999})) == base  # the size is not identity
