@@ -270,3 +270,105 @@ def test_the_image_id_covers_every_part_of_the_event_identity() -> None:
     for change in ({"bucket": "b2"}, {"key": "k2"}, {"version_id": "v"}, {"sequencer": "s"}, {"etag": "e2"}):
         assert pipeline.image_id(REF.model_copy(update=change)) != base
     assert pipeline.image_id(REF.model_copy(update={"size": 999})) == base  # the size is not identity
+
+
+# -- Record against DynamoDB: near-duplicates ---------------------------------------------------------------------
+def _embedding(*values: float) -> Any:
+    import numpy as np
+
+    from photosort import embeddings
+
+    return embeddings.encode(np.array(values, dtype=np.float32), "m1")
+
+
+def _upload(key: str, sha_of: bytes) -> Inspection:
+    ref = ObjectRef(bucket=BUCKET, key=key, size=10, etag=key)
+    return Inspection(
+        object=ref, received_at=RECEIVED, usable=True, sha256=hashlib.sha256(sha_of).hexdigest(), metadata=META
+    )
+
+
+def _cat(embedding: Any) -> Classification:
+    return Classification(
+        labels=(Label(name="Cat", confidence=90.0),), backend="test", model_version="m1", embedding=embedding
+    )
+
+
+NEAR_RECORD = neardup.NearDuplicateSettings(policy=NearDuplicatePolicy.RECORD, threshold=0.9)
+
+
+def test_a_photo_close_to_an_earlier_one_is_recorded_as_its_near_duplicate(repo: Any) -> None:
+    first = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0, 0, 0)), None,
+        NEAR_RECORD,
+    )  # fmt: skip
+    second = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/b.jpg", b"b"), _cat(_embedding(1, 0.05, 0, 0)),
+        None, NEAR_RECORD,
+    )  # fmt: skip
+
+    assert first.created and first.near_duplicate_of is None and first.status is Status.SORTED
+    assert second.created and second.status is Status.SORTED and second.near_duplicate_of == first.image_id
+    assert "near-duplicate of image " + first.image_id in second.reason
+    stored = repo.get(second.image_id)
+    assert stored is not None and stored.near_duplicate_of == first.image_id
+    assert stored.near_duplicate_similarity is not None and stored.near_duplicate_similarity >= 0.99
+
+
+def test_a_photo_unlike_the_earlier_ones_is_indexed_as_a_first_photo(repo: Any) -> None:
+    pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0, 0, 0)), None,
+        NEAR_RECORD,
+    )  # fmt: skip
+    other = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/b.jpg", b"b"), _cat(_embedding(0, 1, 0, 0)), None,
+        NEAR_RECORD,
+    )  # fmt: skip
+    third = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/c.jpg", b"c"), _cat(_embedding(0, 1, 0.01, 0)),
+        None, NEAR_RECORD,
+    )  # fmt: skip
+
+    assert other.near_duplicate_of is None
+    assert third.near_duplicate_of == other.image_id  # ``other`` was indexed when it was recorded
+
+
+def test_without_near_duplicate_settings_nothing_is_searched_or_indexed(repo: Any) -> None:
+    pipeline.record(repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0)))
+    again = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/b.jpg", b"b"), _cat(_embedding(1, 0)), None,
+        NEAR_RECORD,
+    )  # fmt: skip
+    assert again.near_duplicate_of is None  # the first photo was never indexed
+
+
+def test_a_rejected_photo_is_not_searched_for_near_duplicates(repo: Any) -> None:
+    pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0)), None,
+        NEAR_RECORD,
+    )  # fmt: skip
+    unusable = _upload("incoming/b.jpg", b"b").model_copy(update={"usable": False, "metadata": None})
+
+    rejected = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, unusable, _cat(_embedding(1, 0)), None, NEAR_RECORD
+    )
+
+    assert rejected.status is Status.REJECTED and rejected.near_duplicate_of is None
+
+
+def test_a_near_duplicate_is_tagged_with_the_photo_it_nearly_duplicates(s3: Any) -> None:
+    from photosort.models import Decision
+
+    ref, sha = put(s3, "incoming/b.jpg", b"photo")
+    inspection = Inspection(object=ref, received_at=RECEIVED, usable=True, sha256=sha, metadata=META)
+    decision = Decision(
+        image_id="i2", status=Status.SORTED, destination_key="unsorted/b.jpg", reason="r", near_duplicate_of="i1"
+    )
+
+    pipeline.sort(s3, inspection, decision)
+
+    tags = s3.get_object_tagging(Bucket=BUCKET, Key="unsorted/b.jpg")["TagSet"]
+    assert {t["Key"]: t["Value"] for t in tags} == {
+        "photosort-status": "sorted",
+        "photosort-near-duplicate-of": "i1",
+    }
