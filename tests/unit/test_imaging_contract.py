@@ -485,3 +485,50 @@ def test_to_jpeg_refuses_what_inspect_refuses() -> None:
     with pytest.raises(ImageUnusableError) as caught:
         imaging.to_jpeg(encode(Image.new("L", (100, 100)), "PNG"), max_pixels=9999)
     assert caught.value.reason is RejectionReason.DECOMPRESSION_BOMB
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"])
+def test_every_reducible_mode_is_box_reduced(mode: str) -> None:
+    assert imaging._shrink(Image.new(mode, (600, 600)), (256, 256)).size == (300, 300)
+
+
+@pytest.mark.parametrize(("sample", "expected"), [(30000, 117), (65535, 255), (0, 0)])
+def test_a_big_sixteen_bit_png_is_reduced_and_keeps_its_tone(sample: int, expected: int) -> None:
+    # Regression: Pillow cannot reduce "I;16", so such a photo (>= 2x the draft size) was rejected as CorruptImage.
+    out = imaging.load_rgb(encode(Image.new("I;16", (600, 600), sample), "PNG"), draft_size=(256, 256))
+    assert out.size == (300, 300) and out.getpixel((5, 5)) == (expected, expected, expected)
+
+
+def test_a_thirty_two_bit_integer_image_keeps_its_tone() -> None:
+    out = imaging.load_rgb(encode(Image.new("I", (4, 4), 32768), "TIFF"))  # straight to RGB would clip to white
+    assert out.getpixel((0, 0)) == (128, 128, 128)
+
+
+def test_a_one_pixel_wide_image_is_a_photo() -> None:
+    meta = imaging.inspect_image(encode(Image.new("RGB", (1, 7)), "PNG"))
+    assert (meta.width, meta.height) == (1, 7)
+    assert imaging.inspect_image(encode(Image.new("RGB", (7, 1)), "PNG")).height == 1
+
+
+def test_a_bad_crc_in_the_png_end_chunk_is_corruption() -> None:
+    data = encode(Image.new("RGB", (8, 8)), "PNG")
+    broken = data[:-4] + bytes(b ^ 0xFF for b in data[-4:])
+    error = rejected(broken)
+    assert error.reason is RejectionReason.CORRUPT_IMAGE
+    assert error.detail == f"PNG: bad CRC in 'IEND' chunk at byte {len(data) - 12}"
+
+
+def test_only_the_first_64_bytes_name_a_drawing() -> None:
+    opening = b"<?xml version='1.0'?>"
+    inside = opening + b" " * (60 - len(opening)) + b"<svg/>"  # "<svg" at bytes 60-63: inside the first 64
+    outside = opening + b" " * (61 - len(opening)) + b"<svg/>"  # at bytes 61-64: one byte too far
+    assert rejected(inside).detail == "image/svg+xml (vector drawing)"
+    assert rejected(outside).reason is RejectionReason.NOT_AN_IMAGE
+
+
+def test_to_jpeg_defaults_to_quality_90_and_4096_pixels() -> None:
+    noisy = encode(Image.effect_noise((120, 80), 80).convert("RGB"), "PNG")
+    assert imaging.to_jpeg(noisy) == imaging.to_jpeg(noisy, quality=90)
+    assert imaging.to_jpeg(noisy) != imaging.to_jpeg(noisy, quality=89)
+    with Image.open(BytesIO(imaging.to_jpeg(encode(Image.new("L", (5000, 50)), "PNG")))) as back:
+        assert back.size == (4096, 41)
