@@ -138,7 +138,9 @@ def test_classify_refuses_an_inspection_without_metadata() -> None:
         def classify(self, image: Any) -> Classification:
             raise AssertionError("not called")
 
-    with pytest.raises(ValueError, match="Classify only runs on usable images"):
+    with pytest.raises(
+        ValueError, match=r"^Classify only runs on usable images \(the state machine's IsUsable choice\)$"
+    ):
         pipeline.classify(None, Never(), unusable)
 
 
@@ -372,3 +374,74 @@ def test_a_near_duplicate_is_tagged_with_the_photo_it_nearly_duplicates(s3: Any)
         "photosort-status": "sorted",
         "photosort-near-duplicate-of": "i1",
     }
+
+
+# -- Thumbnail ------------------------------------------------------------------------------------------------------
+def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
+    out = BytesIO()
+    Image.new("RGB", size, (90, 30, 160)).save(out, format="JPEG")
+    return out.getvalue()
+
+
+def test_the_thumbnail_reads_the_moved_copy_not_the_uploaded_version(s3: Any) -> None:
+    from photosort.models import Decision
+
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    data = _jpeg()
+    ref, sha = put(s3, "incoming/a.jpg", data)
+    uploaded = s3.head_object(Bucket=BUCKET, Key="incoming/a.jpg")
+    source = ref.model_copy(
+        update={"version_id": uploaded["VersionId"], "etag": "0" * 32 + "-2", "sequencer": "0055AED6DCD90281E5"}
+    )  # a multipart upload's ETag: the copy at the destination has another one, and its own version id
+    s3.put_object(Bucket=BUCKET, Key="albums/pets/a.jpg", Body=data)
+    inspection = Inspection(object=source, received_at=RECEIVED, usable=True, sha256=sha, metadata=META)
+    decision = Decision(image_id="cd" * 16, status=Status.SORTED, destination_key="albums/pets/a.jpg", reason="r")
+
+    result = pipeline.thumbnail(s3, inspection, decision, settings())
+
+    assert result.key == f"thumbnails/{'cd' * 16}.webp" and (result.width, result.height) == (64, 48)
+    head = s3.head_object(Bucket=BUCKET, Key=result.key)
+    assert head["Metadata"] == {"photosort-image-id": "cd" * 16}
+
+
+def test_the_thumbnail_applies_the_configured_pixel_limit(s3: Any) -> None:
+    from photosort.errors import ImageUnusableError
+    from photosort.models import Decision
+
+    ref, sha = put(s3, "albums/pets/a.jpg", _jpeg((64, 48)))
+    inspection = Inspection(object=ref, received_at=RECEIVED, usable=True, sha256=sha, metadata=META)
+    decision = Decision(image_id="ef" * 16, status=Status.SORTED, destination_key=ref.key, reason="r")
+
+    with pytest.raises(ImageUnusableError):
+        pipeline.thumbnail(s3, inspection, decision, settings(max_image_pixels=64 * 48 - 1))
+    assert pipeline.thumbnail(s3, inspection, decision, settings(max_image_pixels=64 * 48)).key
+
+
+@pytest.mark.parametrize("status", [Status.SORTED, Status.UNSORTED])
+def test_an_unusable_photo_gets_no_thumbnail_whatever_its_status(s3: Any, status: Status) -> None:
+    from photosort.models import Decision
+
+    ref, sha = put(s3, "albums/pets/a.jpg", _jpeg())
+    inspection = Inspection(object=ref, received_at=RECEIVED, usable=False, sha256=sha)
+    decision = Decision(image_id="ab" * 16, status=status, destination_key=ref.key, reason="r")
+
+    result = pipeline.thumbnail(s3, inspection, decision, settings())
+
+    assert result.key is None and result.skipped == f"no thumbnail for a {status.value} photo"
+
+
+# -- Quarantine -----------------------------------------------------------------------------------------------------
+def test_a_quarantined_object_is_tagged_failed_with_its_reason_and_timestamped_in_utc(s3: Any, repo: Any) -> None:
+    ref, _ = put(s3, "incoming/a.jpg", b"photo bytes")
+    failure = FailureInfo(error="BackendError", cause='{"errorMessage": "the model said no"}')
+
+    decision = pipeline.quarantine(s3, repo, ref, failure)
+
+    tags = s3.get_object_tagging(Bucket=BUCKET, Key=decision.destination_key)["TagSet"]
+    assert {t["Key"]: t["Value"] for t in tags} == {
+        "photosort-status": "failed",
+        "photosort-reason": "BackendError: the model said no",
+    }
+    stored = repo.get(decision.image_id)
+    assert stored is not None and stored.created_at.utcoffset() is not None
+    assert stored.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
