@@ -134,11 +134,11 @@ def test_anything_else_as_a_score_is_a_contract_violation(value: object) -> None
     [
         (b"[[0.1, 0.9]]", ("cat", "dog"), {"cat": 10.0, "dog": 90.0}),  # a batch of one
         (b'{"prediction": [[0.1, 0.9]]}', ("cat", "dog"), {"cat": 10.0, "dog": 90.0}),
-        (b"[0.2, 0.7]", ("cat", "cat"), {"cat": 70.0}),  # a repeated class name keeps its best score
+        (b"[0.7, 0.2]", ("cat", "cat"), {"cat": 70.0}),  # a repeated class name keeps its best score
         (b"[]", ("cat", "dog"), {}),  # nothing predicted
         (b'{"predictions": []}', (), {}),
         (
-            b'[{"label": "dog", "score": 0.3}, {"label": "dog", "score": 0.6}, {"label": "cat", "confidence": 0.5}]',
+            b'[{"label": "dog", "score": 0.6}, {"label": "dog", "score": 0.3}, {"label": "cat", "confidence": 0.5}]',
             (),
             {"dog": 60.0, "cat": 50.0},
         ),
@@ -300,9 +300,9 @@ def test_custom_labels_are_clamped_deduplicated_ranked_and_cut() -> None:
     image = ImageInput(ref=ObjectRef(bucket="photos", key="k.jpg", size=1000), metadata=meta, fetch=bytes)
     response = {
         "CustomLabels": [
-            {"Name": "sofa", "Confidence": 50.0},
-            {"Name": "tabby", "Confidence": 100.5},  # above 100: clamped
             {"Name": "sofa", "Confidence": 60.0},
+            {"Name": "tabby", "Confidence": 100.5},  # above 100: clamped
+            {"Name": "sofa", "Confidence": 50.0},  # a second box of a lower confidence: the best one stays
             {"Name": "lamp"},  # no confidence: 0
             {"Name": "rug", "Confidence": 20.0},
         ]
@@ -441,3 +441,161 @@ def test_create_backend_builds_the_local_model_with_the_variant_limits_and_head(
     assert isinstance(head, fewshot.HeadSource) and built[1]["variant"] == "fp32"
     assert services == ["s3"]  # the head's own client, from the same factory
     assert (head.uri, head._max_age) == ("s3://b/heads/h.json", 42)
+
+
+def test_a_named_score_out_of_range_quotes_the_output() -> None:
+    with pytest.raises(BackendError) as caught:
+        sagemaker.parse_output(b'[{"label": "dog", "score": 1.7}]', ())
+    assert str(caught.value) == 'endpoint score 1.7 is not a number in 0-1; output: [{"label": "dog", "score": 1.7}]'
+
+
+def test_custom_labels_without_a_confidence_count_as_zero_and_low_ones_are_kept() -> None:
+    classifier = _custom(max_labels=5)
+    meta = ImageMetadata(format="JPEG", width=800, height=600, mode="RGB")
+    image = ImageInput(ref=ObjectRef(bucket="photos", key="k.jpg", size=1000), metadata=meta, fetch=bytes)
+    response = {"CustomLabels": [{"Name": "lamp"}, {"Name": "rug", "Confidence": 0.5}]}
+    with Stubber(classifier._client) as stub:
+        stub.add_response("detect_custom_labels", response)
+        result = classifier.classify(image)
+    assert [(label.name, label.confidence) for label in result.labels] == [("rug", 0.5), ("lamp", 0.0)]
+    with Stubber(classifier._client) as stub:
+        stub.add_response("detect_custom_labels", {})
+        assert classifier.classify(image).labels == ()
+
+
+# -- Rekognition ------------------------------------------------------------------------------------------------------
+def test_rekognition_labels_are_clamped_and_missing_fields_are_empty() -> None:
+    from photosort.backends import rekognition
+
+    labels = rekognition.labels_from_response(
+        {"Labels": [{"Name": "Sky", "Confidence": 100.4}, {"Name": "Odd", "Confidence": -1.0}, {"Name": "Bare"}]}
+    )
+    assert [(label.name, label.confidence, label.parents, label.categories) for label in labels] == [
+        ("Sky", 100.0, (), ()),
+        ("Odd", 0.0, (), ()),
+        ("Bare", 0.0, (), ()),
+    ]
+    assert rekognition.labels_from_response({}) == ()
+
+
+def test_rekognition_names_an_unknown_model_version() -> None:
+    from photosort.backends import rekognition
+
+    client = boto3.client("rekognition", region_name="us-east-1")
+    classifier = rekognition.RekognitionClassifier(client, BackendLimits(max_labels=3))
+    meta = ImageMetadata(format="JPEG", width=800, height=600, mode="RGB")
+    image = ImageInput(ref=ObjectRef(bucket="photos", key="k.jpg", size=1000), metadata=meta, fetch=bytes)
+    with Stubber(client) as stub:
+        stub.add_response("detect_labels", {"Labels": []})
+        result = classifier.classify(image)
+    assert (result.model_version, result.labels) == ("unknown", ())
+
+
+# -- call_with_image for a local file, and fit_jpeg's boundaries -------------------------------------------------------
+def _local(fmt: str, data: bytes, size: tuple[int, int]) -> ImageInput:
+    meta = ImageMetadata(format=fmt, width=size[0], height=size[1], mode="RGB")
+    return ImageInput(
+        ref=ObjectRef(bucket="b", key="k", size=len(data)), metadata=meta, fetch=lambda: data, in_s3=False
+    )
+
+
+LIMITS_100 = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=10**6, min_side=16, max_side=4096)
+
+
+def test_a_local_file_the_service_takes_goes_as_its_own_bytes() -> None:
+    data = _jpeg((100, 80))
+    sent: list[dict[str, Any]] = []
+    answer = _aws_images.call_with_image(
+        lambda image: sent.append(image) or {"ok": 1}, _local("JPEG", data, (100, 80)), LIMITS_100,
+        max_pixels=10**6, map_error=lambda exc: RuntimeError(str(exc)),
+    )  # fmt: skip
+    assert answer == {"ok": 1} and sent == [{"Bytes": data}]
+
+
+def test_a_local_file_exactly_at_the_inline_limit_goes_as_it_is_and_one_byte_over_is_converted() -> None:
+    data = _noise((100, 80))
+    at = _aws_images.ImageLimits(max_object_bytes=len(data), max_inline_bytes=len(data), min_side=16, max_side=4096)
+    sent: list[dict[str, Any]] = []
+    call = lambda image: sent.append(image) or {}  # noqa: E731
+    _aws_images.call_with_image(call, _local("PNG", data, (100, 80)), at, max_pixels=10**6, map_error=RuntimeError)
+    over = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=len(data) - 1, min_side=16, max_side=4096)
+    _aws_images.call_with_image(call, _local("PNG", data, (100, 80)), over, max_pixels=10**6, map_error=RuntimeError)
+    assert sent[0] == {"Bytes": data}
+    assert sent[1]["Bytes"] == _aws_images.fit_jpeg(data, over, max_pixels=10**6)
+
+
+def test_a_local_file_in_another_format_is_converted_and_errors_are_mapped() -> None:
+    data = _png((100, 80))
+    sent: list[dict[str, Any]] = []
+
+    def refuse(image: dict[str, Any]) -> dict[str, Any]:
+        sent.append(image)
+        raise client_error("ThrottlingException", "slow")
+
+    with pytest.raises(BackendThrottledError) as caught:
+        _aws_images.call_with_image(
+            refuse, _local("WEBP", data, (100, 80)), LIMITS_100, max_pixels=10**6,
+            map_error=lambda exc: _aws_errors.map_client_error(exc, action=ACTION),
+        )  # fmt: skip
+    assert sent == [{"Bytes": _aws_images.fit_jpeg(data, LIMITS_100, max_pixels=10**6)}]
+    assert sent[0]["Bytes"].startswith(b"\xff\xd8\xff") and "ThrottlingException" in str(caught.value)
+
+
+def test_fit_jpeg_applies_the_pixel_limit() -> None:
+    from photosort.errors import ImageUnusableError as Unusable
+
+    with pytest.raises(Unusable) as caught:
+        _aws_images.fit_jpeg(_png((100, 80)), LIMITS_100, max_pixels=7999)
+    assert caught.value.reason is RejectionReason.DECOMPRESSION_BOMB
+
+
+def test_fit_jpeg_stops_shrinking_as_soon_as_the_jpeg_fits() -> None:
+    from photosort.imaging import to_jpeg
+
+    data = _noise((200, 200))
+    first = to_jpeg(data, max_side=200)
+    exact = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=len(first), min_side=16, max_side=200)
+    assert _aws_images.fit_jpeg(data, exact, max_pixels=10**6) == first  # exactly at the limit: no shrinking
+
+
+def test_fit_jpeg_may_shrink_down_to_exactly_the_minimum_side() -> None:
+    from photosort.imaging import to_jpeg
+
+    data = _noise((100, 100))
+    at_80 = to_jpeg(to_jpeg(data, max_side=100), max_side=80)
+    limits = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=len(at_80), min_side=80, max_side=100)
+    out = _aws_images.fit_jpeg(data, limits, max_pixels=10**6)
+    with Image.open(BytesIO(out)) as img:
+        assert img.size == (80, 80)
+
+
+def test_fit_jpeg_leaves_an_image_at_the_minimum_side_as_it_is() -> None:
+    from photosort.imaging import to_jpeg
+
+    data = _png((64, 100))
+    limits = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=10**6, min_side=64, max_side=4096)
+    assert _aws_images.fit_jpeg(data, limits, max_pixels=10**6) == to_jpeg(data, max_side=4096)
+
+
+def test_fit_jpeg_caps_the_long_side_at_the_smaller_of_the_limit_and_4096() -> None:
+    limits = _aws_images.ImageLimits(max_object_bytes=10**6, max_inline_bytes=10**6, min_side=1, max_side=50)
+    with Image.open(BytesIO(_aws_images.fit_jpeg(_png((100, 80)), limits, max_pixels=10**6))) as img:
+        assert img.size == (50, 40)
+
+
+def test_enlarging_is_a_lanczos_resize_saved_at_quality_90() -> None:
+    data = _noise((20, 10))
+    expected = BytesIO()
+    with Image.open(BytesIO(data)) as img:
+        img.convert("RGB").resize((160, 80), Image.Resampling.LANCZOS).save(expected, format="JPEG", quality=90)
+    assert _aws_images._enlarge(data, 80, 10_000) == expected.getvalue()
+
+
+def _noise(size: tuple[int, int]) -> bytes:
+    img = Image.new("RGB", size)
+    img.putdata(
+        [((x * 37 + y * 11) % 256, (x * y) % 256, (x ^ y) % 256) for y in range(size[1]) for x in range(size[0])]
+    )
+    out = BytesIO()
+    img.save(out, format="PNG")
+    return out.getvalue()
