@@ -445,3 +445,75 @@ def test_a_quarantined_object_is_tagged_failed_with_its_reason_and_timestamped_i
     stored = repo.get(decision.image_id)
     assert stored is not None and stored.created_at.utcoffset() is not None
     assert stored.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+# -- more of Record ---------------------------------------------------------------------------------------------------
+def test_image_ids_are_stable_across_releases() -> None:
+    # Records are keyed by these ids: a change would make a replay after a deploy look like a new upload.
+    full = ObjectRef(bucket="photos", key="incoming/a.jpg", size=1, version_id="v1", sequencer="seq1", etag="e1")
+    bare = ObjectRef(bucket="photos", key="incoming/a.jpg", size=1)
+    assert pipeline.image_id(full) == "bae3df2ce868bc12d9e56744263ac7a5"
+    assert pipeline.image_id(bare) == "366a941104e76f8ccb3c3e9896d8189b"
+
+
+def test_the_destination_template_gets_the_album_the_label_and_the_format() -> None:
+    rules = routing.validate_rules(
+        {
+            "rules": [
+                {"album": "pets", "labels": ["Cat"], "min_confidence": 50, "path": "{album}/{label}/{stem}-{sha8}{ext}"}
+            ]
+        }
+    )
+    inspection = usable().model_copy(update={"object": REF.model_copy(update={"key": "incoming/IMG_0001"})})
+
+    record = pipeline.decide_record(rules, inspection, classified(("Cat", 90.0)), now=NOW)
+
+    assert record.destination_key == f"albums/pets/pets/cat/IMG_0001-{SHA[:8]}.jpg"
+
+
+def test_a_backend_rejection_is_recorded_with_its_cause(repo: Any) -> None:
+    failure = FailureInfo(error="ImageUnusableError", cause='{"errorMessage": "InvalidImageFormat from the model"}')
+
+    decision = pipeline.record(repo, RULES, DuplicatePolicy.SET_ASIDE, usable(), None, failure)
+
+    assert (
+        decision.status is Status.REJECTED and decision.reason == "BackendRejected: InvalidImageFormat from the model"
+    )
+    stored = repo.get(decision.image_id)
+    assert stored is not None and stored.created_at.utcoffset() is not None
+    assert stored.created_at.utcoffset().total_seconds() == 0  # type: ignore[union-attr]
+
+
+def test_the_configured_near_duplicate_threshold_is_used(repo: Any) -> None:
+    strict = neardup.NearDuplicateSettings(policy=NearDuplicatePolicy.RECORD, threshold=0.99)
+    pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0, 0, 0)), None,
+        strict,
+    )  # fmt: skip
+    similar = pipeline.record(
+        repo, RULES, DuplicatePolicy.SET_ASIDE, _upload("incoming/b.jpg", b"b"), _cat(_embedding(1, 0.4, 0, 0)), None,
+        strict,
+    )  # fmt: skip
+    assert similar.near_duplicate_of is None  # cosine about 0.93: near at the default threshold, not at 0.99
+
+
+def test_a_near_duplicate_set_aside_by_policy_is_recorded_under_duplicates(repo: Any) -> None:
+    aside = neardup.NearDuplicateSettings(policy=NearDuplicatePolicy.SET_ASIDE, threshold=0.9)
+    first = pipeline.record(
+        repo, RULES, DuplicatePolicy.SORT, _upload("incoming/a.jpg", b"a"), _cat(_embedding(1, 0, 0, 0)), None, aside
+    )
+    second = pipeline.record(
+        repo, RULES, DuplicatePolicy.SORT, _upload("incoming/b.jpg", b"b"), _cat(_embedding(1, 0.01, 0, 0)), None, aside
+    )
+    assert second.status is Status.DUPLICATE and second.near_duplicate_of == first.image_id
+    assert second.destination_key.startswith("duplicates/") and second.memberships == ()
+
+
+def test_another_event_for_the_same_object_follows_the_owner_and_creates_nothing(repo: Any) -> None:
+    first = pipeline.record(repo, RULES, DuplicatePolicy.SET_ASIDE, usable(), classified(("Cat", 90.0)))
+    again = usable().model_copy(update={"object": REF.model_copy(update={"sequencer": "later", "etag": "e2"})})
+
+    second = pipeline.record(repo, RULES, DuplicatePolicy.SET_ASIDE, again, classified(("Cat", 90.0)))
+
+    assert first.created and not second.created
+    assert second.image_id == first.image_id and second.destination_key == first.destination_key
