@@ -532,3 +532,15 @@ def test_to_jpeg_defaults_to_quality_90_and_4096_pixels() -> None:
     assert imaging.to_jpeg(noisy) != imaging.to_jpeg(noisy, quality=89)
     with Image.open(BytesIO(imaging.to_jpeg(encode(Image.new("L", (5000, 50)), "PNG")))) as back:
         assert back.size == (4096, 41)
+
+
+def test_shrink_takes_each_side_against_its_own_target() -> None:
+    img = Image.new("RGB", (1000, 700))
+    assert imaging._shrink(img, (400, 100)).size == (500, 350)  # min(1000 // 400, 700 // 100) = 2
+
+
+def test_a_png_cut_short_after_a_whole_chunk_is_a_named_rejection() -> None:
+    data = encode(Image.new("RGB", (8, 8)), "PNG")
+    ihdr_end = 8 + 12 + 13  # signature, then the IHDR chunk (13 data bytes)
+    error = rejected(data[: ihdr_end + 5])  # five stray bytes: too few for another chunk header
+    assert error.reason in (RejectionReason.TRUNCATED_IMAGE, RejectionReason.CORRUPT_IMAGE)
