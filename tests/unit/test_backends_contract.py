@@ -599,3 +599,28 @@ def _noise(size: tuple[int, int]) -> bytes:
     out = BytesIO()
     img.save(out, format="PNG")
     return out.getvalue()
+
+
+def test_a_named_score_below_one_percent_is_kept() -> None:
+    assert sagemaker.parse_output(b'[{"label": "dog", "score": 0.004}]', ()) == pytest.approx({"dog": 0.4})
+
+
+def test_create_backend_builds_bedrock_on_the_rules_parameter_with_its_image_source() -> None:
+    from moto import mock_aws
+
+    from photosort.backends import bedrock
+
+    rules = '{"rules": [{"album": "zoo", "labels": ["Zebra"]}]}'
+    with mock_aws():
+        ssm = boto3.client("ssm", region_name="us-east-1")
+        ssm.put_parameter(Name="/photosort/rules", Value=rules, Type="String")
+        settings = Settings(
+            backend="bedrock", rules_parameter="/photosort/rules", rules_max_age=0, bedrock_image_source="s3", **LIMITS
+        )
+        backend = create_backend(settings, _factory([]))
+        assert isinstance(backend, bedrock.BedrockClassifier)
+        assert tuple(backend._labels()) == ("Zebra",)  # the parameter's rules, not the default preset
+        ssm.put_parameter(Name="/photosort/rules", Value=rules.replace("Zebra", "Okapi"), Type="String", Overwrite=True)
+        assert tuple(backend._labels()) == ("Okapi",)  # max_age 0: a changed parameter is read again
+    assert backend._image_source == "s3" and backend._model_id == settings.bedrock_model_id
+    assert backend._limits == settings.backend_limits
