@@ -624,3 +624,18 @@ def test_create_backend_builds_bedrock_on_the_rules_parameter_with_its_image_sou
         assert tuple(backend._labels()) == ("Okapi",)  # max_age 0: a changed parameter is read again
     assert backend._image_source == "s3" and backend._model_id == settings.bedrock_model_id
     assert backend._limits == settings.backend_limits
+
+
+def test_an_image_exactly_at_each_service_limit_goes_as_it_is() -> None:
+    limits = _aws_images.ImageLimits(max_object_bytes=1000, max_inline_bytes=1000, min_side=80, max_side=4096)
+
+    def image(fmt: str, width: int, height: int) -> ImageInput:
+        meta = ImageMetadata(format=fmt, width=width, height=height, mode="RGB")
+        return ImageInput(ref=ObjectRef(bucket="photos", key="k", size=1000), metadata=meta, fetch=bytes)
+
+    assert _aws_images.usable_as_is(image("JPEG", 80, 4096), limits, 1000)
+    assert _aws_images.usable_as_is(image("PNG", 4096, 80), limits, 1000)
+    assert not _aws_images.usable_as_is(image("JPEG", 80, 4096), limits, 1001)
+    assert not _aws_images.usable_as_is(image("JPEG", 79, 4096), limits, 1000)
+    assert not _aws_images.usable_as_is(image("JPEG", 80, 4097), limits, 1000)
+    assert not _aws_images.usable_as_is(image("WEBP", 100, 100), limits, 10)
