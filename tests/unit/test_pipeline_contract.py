@@ -517,3 +517,14 @@ def test_another_event_for_the_same_object_follows_the_owner_and_creates_nothing
 
     assert first.created and not second.created
     assert second.image_id == first.image_id and second.destination_key == first.destination_key
+
+
+def test_an_unsorted_photo_has_no_album_and_the_placeholder_label() -> None:
+    rules = routing.validate_rules(
+        {
+            "rules": [{"album": "pets", "labels": ["Cat"], "min_confidence": 80}],
+            "unsorted_path": "x{album}x{label}x/{stem}-{sha8}{ext}",
+        }
+    )
+    record = pipeline.decide_record(rules, usable(), classified(("Dog", 50.0)), now=NOW)
+    assert record.destination_key == f"unsorted/xxlabelx/a-{SHA[:8]}.jpg"  # an empty label slugs to "label"
