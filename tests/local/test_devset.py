@@ -22,18 +22,20 @@ def test_there_are_enough_photos_with_unique_ids_and_hashes() -> None:
 
 def test_every_source_is_pinned_and_licensed() -> None:
     for name, source in SOURCES.items():
-        assert source["kind"] in {"deb", "wheel", "installed"}, name
+        assert source["kind"] in {"deb", "wheel", "sdist", "installed"}, name
         assert source["version"] and source["licence"], name
     assert {p.source for p in PHOTOS} == set(SOURCES)
 
 
 def test_a_held_out_third_of_every_album_is_kept_apart() -> None:
+    # A photo's split never changes once given (added photos are split among themselves, a relabelled photo keeps
+    # its split), so an album's held-out share is a third to within a photo or two, not exactly.
     splits = Counter(p.split for p in PHOTOS)
     assert set(splits) == set(devset.SPLITS)
     for album in {p.album for p in PHOTOS}:
         members = [p for p in PHOTOS if p.album == album]
         held = sum(1 for p in members if p.split == "held-out")
-        assert held == len(members) // 3 + (1 if len(members) % 3 == 2 else 0), album
+        assert abs(3 * held - len(members)) <= 6, album
 
 
 def test_albums_are_the_family_presets_and_people_have_faces() -> None:
