@@ -36,7 +36,7 @@ $(MUTATION_STAMP): pyproject.toml
 	@test -n "$(PYTHON)" || { echo "python3.13 not found (pyenv 3.13.0 or python3.13 on PATH)"; exit 1; }
 	test -x $(MUTATION_VENV)/bin/python || $(PYTHON) -m venv $(MUTATION_VENV)
 	$(MUTATION_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(MUTATION_VENV)/bin/python -m pip install --quiet -e '.[mutation]'
+	$(MUTATION_VENV)/bin/python -m pip install --quiet -e '.[local,mutation]'
 	touch $@
 
 $(AWSCLI_STAMP): .ci/awscli-requirements.txt
@@ -79,9 +79,12 @@ bench: install
 load-test: install $(CHECKOV_STAMP) $(AWSCLI_STAMP)
 	$(BIN)/python -m pytest -q -m slow tests/reliability/test_load.py
 
-# Mutation testing of the domain layer (minutes; not part of `make test`): writes tests/mutation/report.*
+# Mutation testing of the domain layer (minutes; not part of `make test`): merges into tests/mutation/results/ and report.md
+# One module or a few: make mutation MODULES="photosort.storage photosort.backends.*" (the others are kept).
+MODULES ?=
+MAX_CHILDREN ?= 2
 mutation: $(MUTATION_STAMP)
-	$(MUTATION_VENV)/bin/python tests/mutation/run.py
+	$(MUTATION_VENV)/bin/python tests/mutation/run.py --max-children $(MAX_CHILDREN) $(if $(MODULES),--only $(MODULES))
 
 clean:
 	rm -rf .aws-sam $(VENV) $(CHECKOV_VENV) $(AWSCLI_VENV) $(MUTATION_VENV) .mutation .pytest_cache

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import REPO, Result, report
+from photosort_local import native_layers
 
 NAME = "coldstart"
 RUNS = 7  # a shared VM: the median of 7 fresh processes
@@ -146,56 +147,6 @@ def cold_start(name: str, *, env: dict[str, str] | None = None, flags: tuple[str
 
 # ------------------------------------------------------- cold start from the pruned layers, as deployed
 
-NATIVE_LAYERS = {"CoreLayer": "core", "ImagingLayer": "imaging", "ModelLayer": "model"}
-
-
-def build_native_layers(root: Path) -> dict[str, Path]:
-    """Each layer built by its Makefile for this machine (TARGET=native: same requirements, same layers/prune.txt)
-    and boto3 standing in for the Lambda runtime's copy (compiled, as the runtime's is; the layer Makefiles
-    compile the layers too, since /opt is read-only on Lambda and nothing could be cached there)."""
-    out = {}
-    for logical_id, name in NATIVE_LAYERS.items():
-        subprocess.run(
-            [
-                "make",
-                "--no-print-directory",
-                "-s",
-                "-f",
-                str(REPO / "layers" / name / "Makefile"),
-                f"build-{logical_id}",
-                f"ARTIFACTS_DIR={root / name}",
-                "TARGET=native",
-                f"PYTHON={sys.executable}",
-            ],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=True,
-        )
-        out[logical_id] = root / name / "python"
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--target",
-            str(root / "runtime"),
-            "boto3",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "runtime")], capture_output=True, check=True)
-    out["runtime"] = root / "runtime"
-    return out
-
 
 def isolated_env(name: str, layers: list[str], native: dict[str, Path]) -> dict[str, str]:
     """function_env, but PYTHONPATH is only the function dir, its pruned layers and the runtime stand-in (run
@@ -297,7 +248,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     layers_of = function_layers()
     with tempfile.TemporaryDirectory(prefix="photosort-native-layers-") as tmp:
         try:
-            native = build_native_layers(Path(tmp))
+            native = native_layers.build(Path(tmp))
         except (OSError, subprocess.SubprocessError) as exc:
             err = getattr(exc, "stderr", "") or str(exc)
             print(f"  native layer build failed, isolated cold start skipped: {err[-1500:]}")

@@ -18,18 +18,13 @@ and Nova's rescaling. Without a responder the route answers ``ValidationExceptio
 from __future__ import annotations
 
 import base64
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import moto
-
-from photosort_local import MOTO_VERSION
+from photosort_local.moto_pin import patch_once
 
 Responder = Callable[[dict[str, Any]], dict[str, Any]]
 
-_lock = threading.Lock()
-_installed = False
 _responder: Responder | None = None
 calls: list[dict[str, Any]] = []  # every validated request, newest last (tests inspect it)
 
@@ -77,11 +72,6 @@ def tool_answer(
         },
         "metrics": {"latencyMs": 420},
     }
-
-
-def _check_version(found: str) -> None:
-    if found != MOTO_VERSION:
-        raise RuntimeError(f"the Converse adapter is tested against moto {MOTO_VERSION}, found {found}")
 
 
 def _image_bytes(image: dict[str, Any], account_id: str) -> bytes:
@@ -133,39 +123,34 @@ def validate(request: dict[str, Any], account_id: str) -> dict[str, Any]:
     return {**request, "messages": resolved}
 
 
+@patch_once("the Converse adapter")
 def install() -> None:
     """Add the ``Converse`` route to moto's bedrock-runtime, once per process."""
-    global _installed  # noqa: PLW0603 - patches are process-wide, applied once
-    with _lock:
-        if _installed:
-            return
-        _check_version(moto.__version__)
-        from moto.bedrockruntime.responses import BedrockRuntimeResponse
-        from moto.core.exceptions import JsonRESTError
+    from moto.bedrockruntime.responses import BedrockRuntimeResponse
+    from moto.core.exceptions import JsonRESTError
 
-        def converse(self: Any) -> Any:
-            from moto.core.responses import ActionResult
+    def converse(self: Any) -> Any:
+        from moto.core.responses import ActionResult
 
-            request = {
-                "modelId": self._get_param("modelId"),
-                "messages": self._get_param("messages"),
-                "system": self._get_param("system"),
-                "toolConfig": self._get_param("toolConfig"),
-                "inferenceConfig": self._get_param("inferenceConfig"),
-            }
-            try:
-                checked = validate(request, self.current_account)
-                if _responder is None:
-                    raise ConverseError(
-                        "ValidationException", "moto has no Bedrock models: set a responder (bedrock_adapter)"
-                    )
-                calls.append(checked)
-                answer = _responder(checked)
-            except ConverseError as exc:
-                error = JsonRESTError(exc.code, exc.message)
-                error.code = exc.status
-                raise error from exc
-            return ActionResult(answer)
+        request = {
+            "modelId": self._get_param("modelId"),
+            "messages": self._get_param("messages"),
+            "system": self._get_param("system"),
+            "toolConfig": self._get_param("toolConfig"),
+            "inferenceConfig": self._get_param("inferenceConfig"),
+        }
+        try:
+            checked = validate(request, self.current_account)
+            if _responder is None:
+                raise ConverseError(
+                    "ValidationException", "moto has no Bedrock models: set a responder (bedrock_adapter)"
+                )
+            calls.append(checked)
+            answer = _responder(checked)
+        except ConverseError as exc:
+            error = JsonRESTError(exc.code, exc.message)
+            error.code = exc.status
+            raise error from exc
+        return ActionResult(answer)
 
-        setattr(BedrockRuntimeResponse, "converse", converse)  # noqa: B010 - adding a method moto lacks
-        _installed = True
+    setattr(BedrockRuntimeResponse, "converse", converse)  # noqa: B010 - adding a method moto lacks

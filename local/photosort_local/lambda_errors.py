@@ -13,14 +13,9 @@ It also turns :class:`~photosort_local.lambda_runner.Throttled` from the in-proc
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
-import moto
-
-PINNED_MOTO = "5.2.5"
-_installed = False
-_lock = threading.Lock()
+from photosort_local.moto_pin import patch_once
 
 
 def aws_error_name(payload: str | None, client_error_code: str | None) -> str:
@@ -34,16 +29,10 @@ def aws_error_name(payload: str | None, client_error_code: str | None) -> str:
     return typed if isinstance(typed, str) and typed else "Lambda.Unknown"
 
 
+@patch_once("the Lambda error-name adapters")
 def install() -> None:
-    global _installed  # noqa: PLW0603 - patches are process-wide, applied once
-    with _lock:
-        if _installed:
-            return
-        if moto.__version__ != PINNED_MOTO:
-            raise RuntimeError(f"lambda_errors is tested against moto {PINNED_MOTO}, found {moto.__version__}")
-        _patch_throttle()
-        _patch_error_names()
-        _installed = True
+    _patch_throttle()
+    _patch_error_names()
 
 
 def _patch_throttle() -> None:

@@ -28,21 +28,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import moto
-
-from photosort_local import MOTO_VERSION, moto_fidelity
+from photosort_local import moto_fidelity
 from photosort_local.lambda_runner import LambdaRunner
+from photosort_local.moto_pin import patch_once
 
-_installed = False
-_lock = threading.Lock()
 _runners: list[LambdaRunner] = []
 _sequencer = itertools.count(1)
 ExecutionListener = Callable[[str, dict[str, Any]], None]
 _listeners: list[ExecutionListener] = []
-
-
-class MotoVersionError(RuntimeError):
-    """The installed moto is not the version these adapters are tested against."""
 
 
 def register_runner(runner: LambdaRunner) -> None:
@@ -64,29 +57,15 @@ def remove_execution_listener(listener: ExecutionListener) -> None:
         _listeners.remove(listener)
 
 
-def check_version(found: str) -> None:
-    """The patches reach into moto's internals: refuse any version they were not tested against."""
-    if found != MOTO_VERSION:
-        raise MotoVersionError(
-            f"photosort's moto adapters are tested against moto {MOTO_VERSION}, found {found}; "
-            "install the pinned version (make install)"
-        )
-
-
+@patch_once("photosort's moto adapters")
 def install() -> None:
-    global _installed  # noqa: PLW0603 - patches are process-wide, applied once
-    with _lock:
-        if _installed:
-            return
-        check_version(moto.__version__)
-        _patch_lambda_invoke()
-        _patch_state_machine_cfn()
-        _patch_s3_eventbridge()
-        _patch_rule_targets()
-        _patch_cfn_novalue_in_lists()
-        _patch_dynamodb_atomicity()
-        moto_fidelity.install()  # 7-9
-        _installed = True
+    _patch_lambda_invoke()
+    _patch_state_machine_cfn()
+    _patch_s3_eventbridge()
+    _patch_rule_targets()
+    _patch_cfn_novalue_in_lists()
+    _patch_dynamodb_atomicity()
+    moto_fidelity.install()  # 7-9
 
 
 # 1 ---------------------------------------------------------------------------------------------------------

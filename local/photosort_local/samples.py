@@ -24,9 +24,14 @@ class SampleNotFoundError(FileNotFoundError):
 
 def find_sample(name: str) -> Path:
     package, inner = SAMPLES[name]
-    spec = importlib.util.find_spec(package)  # locates the package without importing it
+    return package_file(package, inner)
+
+
+def package_file(package: str, inner: str) -> Path:
+    """A file that an installed package ships, found without importing the package."""
+    spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
-        raise SampleNotFoundError(f"sample {name} ships with {package}, which is not installed")
+        raise SampleNotFoundError(f"{inner} ships with {package}, which is not installed (make install)")
     path = Path(next(iter(spec.submodule_search_locations))) / inner
     if not path.is_file():
         raise SampleNotFoundError(f"{path} is missing from the installed {package}")

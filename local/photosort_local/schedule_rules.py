@@ -9,31 +9,20 @@ function (the tests do, with the schedule's Input).
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-import moto
-
-PINNED_MOTO = "5.2.5"
-_installed = False
-_lock = threading.Lock()
+from photosort_local.moto_pin import patch_once
 
 
+@patch_once("the scheduled-rule adapter")
 def install() -> None:
-    global _installed  # noqa: PLW0603 - patches are process-wide, applied once
-    with _lock:
-        if _installed:
+    from moto.events.models import Rule
+
+    original = Rule.send_to_targets
+
+    def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
+        if getattr(self, "scheduled_expression", None):
             return
-        if moto.__version__ != PINNED_MOTO:
-            raise RuntimeError(f"schedule_rules is tested against moto {PINNED_MOTO}, found {moto.__version__}")
-        from moto.events.models import Rule
+        original(self, event, transform_input)
 
-        original = Rule.send_to_targets
-
-        def send_to_targets(self: Any, event: dict[str, Any], transform_input: bool = True) -> None:
-            if getattr(self, "scheduled_expression", None):
-                return
-            original(self, event, transform_input)
-
-        Rule.send_to_targets = send_to_targets
-        _installed = True
+    Rule.send_to_targets = send_to_targets

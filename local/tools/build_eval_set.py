@@ -20,6 +20,8 @@ from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
 
+from photosort_local import samples
+
 # album -> [(package, path inside the package)]
 LAYOUT: dict[str, list[tuple[str, str]]] = {
     "pets": [("skimage", "data/chelsea.png")],
@@ -51,13 +53,10 @@ LAYOUT: dict[str, list[tuple[str, str]]] = {
 
 
 def package_file(package: str, inner: str) -> Path:
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise SystemExit(f"{package} is not installed (make install)")
-    path = Path(next(iter(spec.submodule_search_locations))) / inner
-    if not path.is_file():
-        raise SystemExit(f"{path} is missing from the installed {package}")
-    return path
+    try:
+        return samples.package_file(package, inner)
+    except samples.SampleNotFoundError as exc:
+        raise SystemExit(str(exc)) from exc
 
 
 def variants(path: Path, count: int) -> list[tuple[str, bytes]]:

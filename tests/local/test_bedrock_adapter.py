@@ -13,7 +13,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from photosort.backends.bedrock import TOOL_NAME, tool_config
-from photosort_local import MOTO_VERSION, bedrock_adapter
+from photosort_local import MOTO_VERSION, bedrock_adapter, moto_pin
 from photosort_local.bedrock_adapter import ConverseError, tool_answer
 
 MODEL = "amazon.nova-lite-v1:0"
@@ -42,8 +42,8 @@ def _converse(client: Any, source: dict[str, Any], **extra: Any) -> dict[str, An
 
 def test_pinned_to_the_tested_moto() -> None:
     assert moto.__version__ == MOTO_VERSION
-    with pytest.raises(RuntimeError, match="tested against moto"):
-        bedrock_adapter._check_version("5.0.0")
+    with pytest.raises(moto_pin.MotoVersionError, match="Converse adapter are tested against moto"):
+        moto_pin.check_version("5.0.0", "the Converse adapter")
 
 
 def test_moto_alone_has_no_converse() -> None:

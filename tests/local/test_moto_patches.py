@@ -16,7 +16,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from photosort_local import MOTO_VERSION, moto_patches, sam
+from photosort_local import MOTO_VERSION, moto_patches, moto_pin, sam
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 from photosort_local.stack import MOTO_CONFIG, TEMPLATE
 
@@ -256,6 +256,6 @@ def test_a_failed_transaction_undoes_only_its_own_items(db: Any) -> None:
 
 
 def test_the_adapters_refuse_another_moto_version() -> None:
-    moto_patches.check_version(MOTO_VERSION)
-    with pytest.raises(moto_patches.MotoVersionError, match=MOTO_VERSION):
-        moto_patches.check_version("5.3.0")
+    moto_pin.check_version(MOTO_VERSION)
+    with pytest.raises(moto_pin.MotoVersionError, match=MOTO_VERSION):
+        moto_pin.check_version("5.3.0")

@@ -201,7 +201,6 @@ def test_sam_build_native_code_is_arm64(sam_build_dir: Path, package: str) -> No
 # site-packages (-S) sees only the function dir, its layers and a boto3 install standing in for the Lambda
 # runtime's, imports the handler (model session included) and runs what the handler runs.
 
-NATIVE_LAYERS = {"CoreLayer": "core", "ImagingLayer": "imaging", "ModelLayer": "model"}
 FUNCTION_LAYERS = {
     "inspect": ["CoreLayer", "ImagingLayer"],
     "classify": ["CoreLayer", "ImagingLayer", "ModelLayer"],
@@ -263,42 +262,12 @@ print(json.dumps({"results": out, "site_packages_modules": outside}))
 @pytest.fixture(scope="session")
 def native_layers(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """The three layers built for this machine by their Makefiles (same prune list), plus boto3 as the runtime."""
-    root = tmp_path_factory.mktemp("native-layers")
-    out = {}
-    for logical_id, name in NATIVE_LAYERS.items():
-        proc = _run(
-            [
-                "make",
-                "--no-print-directory",
-                "-f",
-                str(REPO / "layers" / name / "Makefile"),
-                f"build-{logical_id}",
-                f"ARTIFACTS_DIR={root / name}",
-                "TARGET=native",
-                f"PYTHON={sys.executable}",
-            ],
-            timeout=540,
-        )
-        assert proc.returncode == 0, _report(proc)
-        out[logical_id] = root / name / "python"
-    proc = _run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            "--only-binary=:all:",
-            "--target",
-            str(root / "runtime"),
-            "boto3",
-        ],
-        timeout=300,
-    )
-    assert proc.returncode == 0, _report(proc)
-    out["runtime"] = root / "runtime"
-    return out
+    from photosort_local import native_layers as layers
+
+    try:
+        return layers.build(tmp_path_factory.mktemp("native-layers"), timeout=540)
+    except layers.LayerBuildError as exc:
+        pytest.fail(str(exc))
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,7 @@ POLL = 0.1
 @contextmanager
 def embedded_stack(parameters: dict[str, str]) -> Iterator[EmbeddedStack]:
     """The embedded stack; its failures become CLI errors."""
-    from photosort_local.moto_patches import MotoVersionError
+    from photosort_local.moto_pin import MotoVersionError
     from photosort_local.stack import EmbeddedStack, StackError
 
     try:

@@ -4,7 +4,8 @@ Prices come from ``prices.json`` (us-east-1, dated, with sources; some marked un
 counts what the code does for one sorted photo (the common path: inspect, classify, record, sort):
 
 * Lambda: 4 invocations; memory from template.yaml (Globals + per-function MemorySize); duration from
-  ``bench/results/latest.json`` when it exists (warm handler CPU time, scaled by the CPU share Lambda gives at
+  ``bench/results/latest.json`` when it exists (warm handler time without moto's in-process share of each AWS
+  call, which on AWS is the service's work: ``bench/pipeline.py`` times it; scaled by the CPU share Lambda gives at
   that memory, plus a network allowance per AWS call), else the documented defaults below.
 * S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local,
   SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads the S3 object itself); Sort
