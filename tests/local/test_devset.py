@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
+import tarfile
 from collections import Counter
+from pathlib import Path
 
 from PIL import Image
 
@@ -78,3 +80,15 @@ def test_the_score_counts_right_wrong_unsorted_and_detector_errors() -> None:
     assert (s["face_photos"], s["face_found"], s["people_album"]) == (2, 1, 1)
     assert s["false_positive_photos"] == ["s/4"] and (s["detected_photos"], s["detected_with_face"]) == (2, 1)
     assert "right   2  50.0%" in devset.render("dev", s, verbose=False)
+
+
+def test_a_photo_is_read_from_a_source_distribution_already_in_the_cache(tmp_path: Path) -> None:
+    member, data = "pkg-1.0/tests/images/me.jpg", b"\xff\xd8\xffjpeg bytes"
+    (tmp_path / "sdists").mkdir()
+    with tarfile.open(tmp_path / "sdists" / "some_pkg-1.0.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    photo = devset.Photo(id="p/me", source="some-pkg", member=member, album="people", face=True, split="dev", sha256="")
+    sources = {"some-pkg": {"kind": "sdist", "version": "1.0"}}
+    assert devset._photo_bytes(photo, sources, tmp_path, {}) == data
