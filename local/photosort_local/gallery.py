@@ -5,8 +5,14 @@ the HTTP API (payload 2.0) event API Gateway would send, and goes to the *deploy
 the in-process Lambda runner: the same handler, the same page. Routes match the template's (GET /, GET /{asset},
 GET /api/{proxy+}); anything else gets API Gateway's own 404.
 
-Auth: the front door binds to loopback by default and stands in for the authorizer, so it adds the identity
-the configured ``ApiAuth`` expects (an IAM principal or Cognito claims of a local user) to every request.
+Auth, two ways. By default the front door binds to loopback and stands in for the authorizer as the account
+owner: it adds the identity the configured ``ApiAuth`` expects (an IAM principal or Cognito claims of a local
+user) to every /api/ request. With ``sign_in=True`` (ApiAuth=cognito only) it plays the template's JWT
+authorizer instead: it makes the template's user pool and app client in moto's cognito-idp (moto's
+CloudFormation cannot), and lets an /api/ request through only with a token that pool issued for that client
+(signature from the issuer's JWKS, ``iss``, ``aud``/``client_id``, ``exp``, ``nbf``, ``iat``), passing its
+claims on as API Gateway does. Anything else gets API Gateway's own 401.
+
 Presigned URLs point at the served moto endpoint, which the browser can fetch.
 """
 
@@ -18,16 +24,26 @@ import json
 import threading
 import time
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+import requests
+from joserfc import jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
+
 from photosort import constants
+from photosort_local import sam
 from photosort_local.stack import EmbeddedStack
 
 API_FUNCTION_OUTPUT = "AlbumsApiFunctionName"
 LOCAL_ACCOUNT = "123456789012"
+UNAUTHORIZED = (401, {"Content-Type": "application/json"}, b'{"message":"Unauthorized"}')  # API Gateway's own 401
+# Where the template's Cognito resources are (AlbumsApiAuthorizer's JwtConfiguration refers to the other two).
+USER_POOL, USER_POOL_CLIENT, AUTHORIZER = "GalleryUserPool", "GalleryUserPoolClient", "AlbumsApiAuthorizer"
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +88,150 @@ def _identity(auth: str) -> dict[str, Any]:
     return {}
 
 
-def http_api_event(method: str, raw_path: str, query: str, headers: dict[str, str], auth: str) -> dict[str, Any]:
+class TokenRejected(Exception):
+    """API Gateway's JWT authorizer would answer 401."""
+
+
+@dataclass(frozen=True)
+class JwtAuthorizer:
+    """API Gateway's JWT authorizer (HTTP APIs), as AWS documents it: the token from the Authorization header
+    (with or without ``Bearer``), an RSA signature by a key of the issuer's JWKS (``kid``), then ``iss``, ``aud``
+    (or ``client_id`` when there is no ``aud``), ``exp``, ``nbf`` and ``iat``."""
+
+    issuer: str
+    audience: tuple[str, ...]
+    keys: KeySet = field(repr=False)
+    leeway: int = 0
+
+    @classmethod
+    def for_issuer(cls, issuer: str, audience: tuple[str, ...]) -> JwtAuthorizer:
+        """Fetches the keys the way API Gateway does: the issuer's OpenID configuration, then its jwks_uri."""
+        config = requests.get(f"{issuer}/.well-known/openid-configuration", timeout=10).json()
+        keys = KeySet.import_key_set(requests.get(config["jwks_uri"], timeout=10).json())
+        return cls(issuer=issuer, audience=audience, keys=keys)
+
+    def claims(self, authorization: str | None, now: float | None = None) -> dict[str, str]:
+        """The token's claims as API Gateway passes them on (strings); raises :class:`TokenRejected`."""
+        value = (authorization or "").strip()
+        if value[:7].lower() == "bearer ":
+            value = value[7:].strip()
+        if not value:
+            raise TokenRejected("no token")
+        try:
+            token = jwt.decode(value, self.keys, algorithms=["RS256", "RS384", "RS512"])
+        except (JoseError, ValueError, TypeError) as exc:
+            raise TokenRejected(f"bad token: {exc}") from exc
+        claims = token.claims
+        moment = time.time() if now is None else now
+        if claims.get("iss") != self.issuer:
+            raise TokenRejected("wrong issuer")
+        aud = claims.get("aud", claims.get("client_id"))
+        if not set([aud] if isinstance(aud, str) else (aud or [])) & set(self.audience):
+            raise TokenRejected("wrong audience")
+        for name, late in (("exp", False), ("nbf", True), ("iat", True)):
+            value_at = claims.get(name)
+            if value_at is None:
+                if name == "exp":
+                    raise TokenRejected("no exp")
+                continue
+            if not isinstance(value_at, int | float):
+                raise TokenRejected(f"bad {name}")
+            if (late and value_at > moment + self.leeway) or (not late and value_at <= moment - self.leeway):
+                raise TokenRejected(f"{name} fails")
+        return {k: v if isinstance(v, str) else json.dumps(v) for k, v in claims.items()}
+
+
+@dataclass(frozen=True)
+class LocalUserPool:
+    """The template's gallery user pool, app client and domain, made in moto's cognito-idp."""
+
+    cognito: Any = field(repr=False)  # a cognito-idp client of the embedded account
+    pool_id: str
+    client_id: str
+    domain: str
+    region: str
+    callback_urls: tuple[str, ...]
+
+    @classmethod
+    def create(
+        cls, cognito: Any, resources: dict[str, Any], stack_name: str, region: str, callback_url: str
+    ) -> LocalUserPool:
+        """``resources``: the template's; the pool and client get their properties (the callback URL aside)."""
+        pool = resources[USER_POOL]["Properties"]
+        made = cognito.create_user_pool(
+            PoolName=f"{stack_name}-gallery",
+            UsernameAttributes=pool["UsernameAttributes"],
+            AutoVerifiedAttributes=pool["AutoVerifiedAttributes"],
+            AdminCreateUserConfig=pool["AdminCreateUserConfig"],
+            Policies=pool["Policies"],
+        )["UserPool"]
+        client = resources[USER_POOL_CLIENT]["Properties"]
+        app = cognito.create_user_pool_client(
+            UserPoolId=made["Id"],
+            ClientName=client["ClientName"],
+            GenerateSecret=client["GenerateSecret"],
+            AllowedOAuthFlowsUserPoolClient=client["AllowedOAuthFlowsUserPoolClient"],
+            AllowedOAuthFlows=client["AllowedOAuthFlows"],
+            AllowedOAuthScopes=client["AllowedOAuthScopes"],
+            SupportedIdentityProviders=client["SupportedIdentityProviders"],
+            # the deployed client allows the API's own URL; here, the gallery's
+            CallbackURLs=[callback_url],
+            LogoutURLs=[callback_url],
+            ExplicitAuthFlows=client["ExplicitAuthFlows"],
+        )["UserPoolClient"]
+        domain = f"photosort-{LOCAL_ACCOUNT}-{region}"  # the template's default (empty CognitoDomainPrefix)
+        cognito.create_user_pool_domain(Domain=domain, UserPoolId=made["Id"])
+        return cls(
+            cognito=cognito,
+            pool_id=made["Id"],
+            client_id=app["ClientId"],
+            domain=f"{domain}.auth.{region}.amazoncognito.com",
+            region=region,
+            callback_urls=(callback_url,),
+        )
+
+    def authorizer(self, resources: dict[str, Any]) -> JwtAuthorizer:
+        """The template's AlbumsApiAuthorizer, its Issuer and Audience resolved for this pool."""
+        config = resources[AUTHORIZER]["Properties"]["JwtConfiguration"]
+        issuer = (
+            config["Issuer"]["Fn::Sub"]
+            .replace("${AWS::Region}", self.region)
+            .replace("${AWS::URLSuffix}", "amazonaws.com")
+            .replace("${" + USER_POOL + "}", self.pool_id)
+        )
+        refs = {USER_POOL_CLIENT: self.client_id}
+        audience = tuple(refs[a["Ref"]] for a in config["Audience"])
+        return JwtAuthorizer.for_issuer(issuer, audience)
+
+    def add_user(self, email: str, password: str) -> None:
+        """An invited user who has set a password (``admin-create-user``, then the first sign-in)."""
+        self.cognito.admin_create_user(
+            UserPoolId=self.pool_id,
+            Username=email,
+            UserAttributes=[{"Name": "email", "Value": email}, {"Name": "email_verified", "Value": "true"}],
+            MessageAction="SUPPRESS",
+        )
+        self.cognito.admin_set_user_password(UserPoolId=self.pool_id, Username=email, Password=password, Permanent=True)
+
+    def sign_in(self, email: str, password: str) -> dict[str, Any]:
+        """The tokens Cognito issues for a user's password (``AuthenticationResult``); raises on a wrong one."""
+        result = self.cognito.admin_initiate_auth(
+            UserPoolId=self.pool_id,
+            ClientId=self.client_id,
+            AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+            AuthParameters={"USERNAME": email, "PASSWORD": password},
+        )
+        return dict(result["AuthenticationResult"])
+
+
+def http_api_event(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict[str, str],
+    auth: str,
+    authorizer: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The API Gateway HTTP API (payload format 2.0) event for one request."""
     now = datetime.now(UTC)
     params: dict[str, str] = {}
@@ -107,16 +266,23 @@ def http_api_event(method: str, raw_path: str, query: str, headers: dict[str, st
     }
     if params:
         event["queryStringParameters"] = params
-    authorizer = _identity(auth) if raw_path.startswith("/api/") else {}
+    if authorizer is None:
+        authorizer = _identity(auth) if raw_path.startswith("/api/") else {}
     if authorizer:
         event["requestContext"]["authorizer"] = authorizer
     return event
 
 
 class GalleryServer:
-    """Serves the deployed AlbumsApiFunction of ``stack`` over HTTP until :meth:`stop`."""
+    """Serves the deployed AlbumsApiFunction of ``stack`` over HTTP until :meth:`stop`.
 
-    def __init__(self, stack: EmbeddedStack, aws_endpoint: str, host: str = "127.0.0.1", port: int = 0) -> None:
+    ``sign_in=True`` (ApiAuth=cognito): /api/ needs a token of :attr:`user_pool`, checked as the template's JWT
+    authorizer checks it; else the front door signs every request in as the account owner.
+    """
+
+    def __init__(
+        self, stack: EmbeddedStack, aws_endpoint: str, host: str = "127.0.0.1", port: int = 0, *, sign_in: bool = False
+    ) -> None:
         if stack.runner is None:
             raise RuntimeError("the stack is not started")
         self._runner = stack.runner
@@ -127,6 +293,18 @@ class GalleryServer:
         spec.environment[constants.PRESIGN_ENDPOINT] = aws_endpoint
         self.auth = spec.environment.get(constants.API_AUTH, "cognito")
         self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.user_pool: LocalUserPool | None = None
+        self._authorizer: JwtAuthorizer | None = None
+        if sign_in:
+            if self.auth != "cognito":
+                raise ValueError(f"sign-in needs ApiAuth=cognito, the stack has {self.auth}")
+            resources = sam.load_sam_template(stack.template)["Resources"]
+            cognito = stack.client("cognito-idp")
+            self.user_pool = LocalUserPool.create(cognito, resources, stack.stack_name, stack.region, self.url)
+            self._authorizer = self.user_pool.authorizer(resources)
+            # the page's config.json: this pool's hosted UI domain and app client
+            spec.environment[constants.COGNITO_DOMAIN] = self.user_pool.domain
+            spec.environment[constants.COGNITO_CLIENT_ID] = self.user_pool.client_id
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="gallery", daemon=True)
 
@@ -154,7 +332,16 @@ class GalleryServer:
         parts = urlsplit(target)
         if not _route_matches(method, parts.path):
             return 404, {"Content-Type": "application/json"}, b'{"message":"Not Found"}'
-        event = http_api_event(method, parts.path, parts.query, headers, self.auth)
+        authorizer = None
+        if self._authorizer is not None:
+            authorizer = {}
+            if parts.path.startswith("/api/"):
+                wanted = next((v for k, v in headers.items() if k.lower() == "authorization"), None)
+                try:
+                    authorizer = {"jwt": {"claims": self._authorizer.claims(wanted), "scopes": None}}
+                except TokenRejected:
+                    return UNAUTHORIZED
+        event = http_api_event(method, parts.path, parts.query, headers, self.auth, authorizer)
         result = self._runner.invoke(self.function, json.dumps(event))
         body = json.loads(result.payload or b"null")
         if result.function_error or not isinstance(body, dict) or "statusCode" not in body:

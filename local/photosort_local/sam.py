@@ -8,6 +8,7 @@ Local ``CodeUri``/``ContentUri`` folders are zipped into an artifacts bucket (as
 from __future__ import annotations
 
 import copy
+import functools
 import io
 import json
 import zipfile
@@ -55,8 +56,18 @@ def zip_dir(path: Path) -> bytes:
 
 
 def load_sam_template(template_path: Path) -> dict[str, Any]:
-    """template.yaml as data, CloudFormation short tags (``!Ref``, ``!Sub``...) read as their long forms."""
-    template: dict[str, Any] = yaml_parse(template_path.read_text(encoding="utf-8"))
+    """template.yaml as data, CloudFormation short tags (``!Ref``, ``!Sub``...) read as their long forms.
+
+    The pure-Python YAML parse takes about a second, and the cost model, the stack and the tests read the same
+    file many times: it is parsed once per version of the file (path, size, mtime) and each caller gets its own
+    deep copy, free to change."""
+    stat = template_path.stat()
+    return copy.deepcopy(_parsed(template_path.resolve(), stat.st_size, stat.st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(path: Path, _size: int, _mtime_ns: int) -> dict[str, Any]:
+    template: dict[str, Any] = yaml_parse(path.read_text(encoding="utf-8"))
     return template
 
 

@@ -387,3 +387,11 @@ def test_cors_only_for_the_configured_origin(load_api: Loader) -> None:
     no_cors = load_api("iam", PHOTOSORT_ALLOWED_ORIGIN="")  # the template's default: no other origin
     _, _, headers = call(no_cors, "/api/albums", headers={"origin": "https://photos.example.com"})
     assert "Access-Control-Allow-Origin" not in headers
+
+
+@pytest.mark.parametrize("path", ["/api%2Falbums", "/api%2falbums", "/API/albums", "/api"])
+def test_the_open_asset_route_never_reaches_the_data(load_api: Loader, path: str) -> None:
+    """GET /{asset} has no authorizer: whatever one segment it carries, it must not serve an album."""
+    status, body, _ = call(load_api("cognito"), path, authorizer=None)
+    assert status in (401, 404), body
+    assert "albums" not in body or set(body) == {"error"}

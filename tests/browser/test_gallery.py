@@ -1,22 +1,30 @@
 """The gallery in a real browser: headless Chromium (Debian's chromium + chromedriver, driven by Selenium)
 against the offline stack loaded with the sample photos, exactly what ``photosort local serve`` serves.
 
+A second front door plays the template's JWT authorizer on the same stack, with the template's user pool made
+in moto's cognito-idp, and ``tests/support/hosted_ui.py`` stands in for Cognito's hosted UI: the sign-in tests
+go through the page's real authorization code + PKCE flow and send the token moto's Cognito issued.
+
 Screenshots are saved as test artifacts under ``test-artifacts/`` (or $PHOTOSORT_ARTIFACTS). Skips only where
 no browser can be installed; where apt-get and root are available, ``make test`` installs one first.
 """
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import os
 import random
 import shutil
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -24,6 +32,7 @@ from PIL import Image
 from photosort.models import ImageRecord
 from photosort.repository import Repository
 from photosort_local.samples import SAMPLES, find_sample
+from tests.support.hosted_ui import HostedUi
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("PHOTOSORT_ARTIFACTS", ROOT / "test-artifacts"))
@@ -54,12 +63,17 @@ def _dated_cat(quality: int, year: int) -> bytes:
     return out.getvalue()
 
 
+USER, PASSWORD = "owner@example.com", "Correct-Horse-Battery-9"
+
+
 @dataclass
 class Site:
     url: str
     repo: Repository
     bucket: str
     records: list[ImageRecord]
+    signin_url: str  # the same gallery behind the JWT authorizer
+    hosted_ui: HostedUi
 
 
 @pytest.fixture(scope="module")
@@ -82,9 +96,17 @@ def site() -> Iterator[Site]:
         server.start()
         try:
             host, port = server.get_host_and_port()
-            with GalleryServer(stack, f"http://{host}:{port}") as gallery:
-                repo = Repository(stack.client("dynamodb"), stack.table)
-                yield Site(gallery.url, repo, stack.bucket, list(repo.scan_images()))
+            endpoint = f"http://{host}:{port}"
+            # both front doors exist before the handler first loads (it reads its environment then)
+            with GalleryServer(stack, endpoint) as gallery, GalleryServer(stack, endpoint, sign_in=True) as signin:
+                assert signin.user_pool is not None
+                signin.user_pool.add_user(USER, PASSWORD)
+                hosted_ui = HostedUi(signin.user_pool)
+                try:
+                    repo = Repository(stack.client("dynamodb"), stack.table)
+                    yield Site(gallery.url, repo, stack.bucket, list(repo.scan_images()), signin.url, hosted_ui)
+                finally:
+                    hosted_ui.stop()
         finally:
             server.stop()
 
@@ -109,6 +131,7 @@ def browser(site: Site) -> Iterator[Any]:
         "--disable-dev-shm-usage",
         "--window-size=1280,900",
         f"--user-data-dir={profile}",
+        *site.hosted_ui.chromium_flags(),
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
@@ -200,3 +223,63 @@ def test_label_search_finds_the_cats(site: Site, browser: Any) -> None:
     assert len(cats) >= len(CAT_YEARS)
     tiles = _wait(browser, "[data-testid=results] .photo[data-image-id]", len(cats))
     assert {t.get_attribute("data-image-id") for t in tiles} == cats
+
+
+# ---------------------------------------------------------------------------------------------------- sign-in
+def _alert(driver: Any) -> str:
+    return str(_wait(driver, ".error[role=alert]")[0].text)
+
+
+def test_signing_in_through_the_hosted_ui_shows_the_albums(site: Site, browser: Any) -> None:
+    browser.get(site.signin_url)
+    assert _alert(browser) == "Please sign in to see your albums."  # the authorizer refused: no token
+    assert not browser.find_elements("css selector", ".album")
+    _screenshot(browser, "gallery-sign-in.png")
+    browser.find_element("css selector", "#signin").click()
+    _wait(browser, "#username")
+    authorize = urlsplit(browser.current_url)
+    assert (authorize.scheme, authorize.hostname, authorize.path) == (
+        "https",
+        site.hosted_ui.pool.domain,
+        "/oauth2/authorize",
+    )
+    browser.find_element("css selector", "#username").send_keys(USER)
+    browser.find_element("css selector", "#password").send_keys("wrong-password")
+    browser.find_element("css selector", "#submit").click()
+    assert _wait(browser, "#error")[0].text == "Incorrect username or password."
+    browser.find_element("css selector", "#username").send_keys(USER)
+    browser.find_element("css selector", "#password").send_keys(PASSWORD)
+    browser.find_element("css selector", "#submit").click()
+    cards = _wait(browser, ".album[data-album]", len(_expected_counts(site.records)))
+    assert len(cards) == len(_expected_counts(site.records))
+    assert [e["answer"] for e in site.hosted_ui.exchanges][-1:] == ["tokens"]  # code + verifier accepted
+    assert "code=" not in browser.current_url  # the code left the address bar
+    assert browser.find_element("css selector", "#signout").is_displayed()
+    assert not browser.find_element("css selector", "#signin").is_displayed()
+    token = browser.execute_script("return sessionStorage.getItem('photosort.token')")
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["aud"] == site.hosted_ui.pool.client_id and claims["email"] == USER
+
+    browser.find_element("css selector", "#signout").click()  # the hosted UI's /logout sends the browser back
+    assert _alert(browser) == "Please sign in to see your albums."
+    assert browser.current_url.startswith(site.signin_url)
+    assert site.hosted_ui.logouts == [{"client_id": site.hosted_ui.pool.client_id, "logout_uri": site.signin_url}]
+    assert browser.execute_script("return sessionStorage.getItem('photosort.token')") is None
+
+
+@pytest.mark.parametrize("tamper", ["signature", "expired"])
+def test_a_forged_or_expired_token_is_refused_and_dropped(site: Site, browser: Any, tamper: str) -> None:
+    tokens = site.hosted_ui.pool.sign_in(USER, PASSWORD)
+    head, body, signature = tokens["IdToken"].split(".")
+    claims = json.loads(base64.urlsafe_b64decode(body + "=="))
+    if tamper == "expired":
+        claims["exp"] = int(time.time()) + 5  # the page drops tokens within 10 s of expiry before sending them
+    else:
+        claims["email"] = "someone-else@example.com"  # the signature no longer matches
+    forged = ".".join((head, base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode(), signature))
+    browser.get(site.signin_url)
+    _alert(browser)
+    browser.execute_script("sessionStorage.setItem('photosort.token', arguments[0])", forged)
+    browser.refresh()
+    assert _alert(browser) == "Please sign in to see your albums."
+    assert browser.execute_script("return sessionStorage.getItem('photosort.token')") is None

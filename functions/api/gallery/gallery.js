@@ -67,6 +67,14 @@ async function finishSignIn() {
   history.replaceState(null, "", `${location.pathname}${saved.hash || ""}`);
 }
 
+function signOut() {
+  // Forget the token here, then end the hosted UI's session too (it would sign straight back in otherwise).
+  sessionStorage.removeItem("photosort.token");
+  const cognito = state.config.cognito;
+  const params = new URLSearchParams({ client_id: cognito.client_id, logout_uri: redirectUri() });
+  location.assign(`https://${cognito.domain}/logout?${params}`);
+}
+
 // ---------------------------------------------------------------------------------------------------- API
 class ApiError extends Error {
   constructor(status, body) {
@@ -76,13 +84,26 @@ class ApiError extends Error {
   }
 }
 
+// The ID token, unless it has expired (Cognito's last 60 minutes here): an expired one would only earn a 401.
+function storedToken() {
+  const token = sessionStorage.getItem("photosort.token");
+  if (!token) return null;
+  try {
+    const claims = JSON.parse(atob(token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/")));
+    if (typeof claims.exp === "number" && claims.exp * 1000 > Date.now() + 10000) return token;
+  } catch (error) { /* not a JWT: drop it */ }
+  sessionStorage.removeItem("photosort.token");
+  return null;
+}
+
 async function api(path, params = {}) {
   const query = new URLSearchParams(Object.entries(params).filter(([, v]) => v !== null && v !== undefined && v !== ""));
   const headers = {};
-  const token = sessionStorage.getItem("photosort.token");
+  const token = storedToken();
   if (token) headers.Authorization = `Bearer ${token}`;
   const response = await fetch(`${state.config.api}${path}${query.size ? `?${query}` : ""}`, { headers });
   const body = await response.json().catch(() => null);
+  if (response.status === 401) sessionStorage.removeItem("photosort.token"); // refused: sign in afresh
   if (!response.ok) throw new ApiError(response.status, body);
   return body;
 }
@@ -93,6 +114,7 @@ function showError(error) {
     if (state.config.cognito) {
       box.append("Please sign in to see your albums.");
       document.getElementById("signin").hidden = false;
+      document.getElementById("signout").hidden = true;
     } else if (state.config.auth === "iam") {
       box.append("This API uses IAM (SigV4) auth, which a browser cannot sign: deploy with ApiAuth=cognito for the gallery.");
     } else box.append(error.message);
@@ -259,6 +281,8 @@ async function start() {
   state.config = await (await fetch("config.json")).json();
   if (state.config.cognito) await finishSignIn();
   document.getElementById("signin").addEventListener("click", signIn);
+  document.getElementById("signout").addEventListener("click", signOut);
+  document.getElementById("signout").hidden = !(state.config.cognito && storedToken());
   document.getElementById("search-form").addEventListener("submit", (event) => {
     event.preventDefault();
     const label = document.getElementById("search-input").value.trim();
