@@ -82,6 +82,7 @@ def function_env(name: str) -> dict[str, str]:
             "LAMBDA_TASK_ROOT": str(REPO / "functions" / name),
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function_memory_mb(name)),
             "PHOTOSORT_TABLE_NAME": "x",
+            "PHOTOSORT_BUCKET_NAME": "photosort-bench",  # the albums API (it signs URLs for the bucket)
             "PHOTOSORT_BACKEND": "local",
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_REGION": "us-east-1",

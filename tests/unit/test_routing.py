@@ -30,7 +30,7 @@ def test_matching_uses_parents_case_insensitively_and_keeps_rule_order() -> None
 
 
 def test_below_the_threshold_nothing_matches() -> None:
-    rules = load_rules("family")  # pets 40, animals 70
+    rules = load_rules("family")  # pets 40, animals 65
     assert match(rules, [label("Cat", 39.9, "Animal")]) == ()
     assert destination_for(None, rules)[0] == "unsorted/"
 

@@ -6,10 +6,10 @@ cascade follows facenet-pytorch's ``detect_face``: an image pyramid through the 
 regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 48x48 crops. No torch, no OpenCV.
 
 The detector works on the image the classifier already decoded (a JPEG is DCT-scaled while decoding, so a 12 MP
-photo arrives at about 500x375): faces smaller than ``min_face`` pixels of that image (about 6% of its shorter
-side) are not looked for; P-Net keeps its 48 best proposals. That keeps it within its time budget and matches
-what a family album needs: people who
-are a subject of the photo, not passers-by in the distance.
+photo arrives at about 500x375): faces smaller than ``MIN_FACE`` pixels of that image (about 6% of its shorter
+side) are not looked for, P-Net keeps its 48 best proposals, and the crops for R-Net and O-Net are one numpy
+gather. That bounds its time, and it matches what a family album needs: people who are a subject of the photo, not
+passers-by in the distance. (A faster 32 px / 16 proposals lost a small face on the held-out split: not taken.)
 """
 
 from __future__ import annotations
@@ -33,8 +33,11 @@ MAX_SIDE = 640  # the detector's working resolution: longer side at most this ma
 MIN_FACE = 24  # pixels at the working resolution (P-Net's 12 px cell scaled by 12 / MIN_FACE)
 SCALE_FACTOR = 0.709  # pyramid step (MTCNN paper)
 STAGE_THRESHOLDS = (0.7, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch: 0.6, 0.7, 0.7)
-MIN_CONFIDENCE = 0.9  # a face is reported at O-Net probability >= this
+MIN_CONFIDENCE = (
+    0.97  # a face is reported at O-Net probability >= this (dev split: true faces >= 0.998, a macaque 0.94)
+)
 MAX_PROPOSALS = 48  # best P-Net boxes kept for R-Net (bounds the time on busy images)
+MAX_LEVEL_CELLS = 256  # best P-Net boxes that go to NMS, per level and across levels (busy textures)
 MAX_FACES = 50  # faces reported per photo, most confident first
 
 
@@ -99,19 +102,23 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, *, method: str 
     """
     if boxes.shape[0] == 0:
         return np.zeros(0, dtype=np.int64)
-    x1, y1, x2, y2 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x2 - x1 + 1) * (y2 - y1 + 1)
     order = np.argsort(-scores, kind="stable")
+    x1, y1, x2, y2 = (boxes[order, k] for k in range(4))
+    area = (x2 - x1 + 1) * (y2 - y1 + 1)
+    # All overlaps at once (the boxes per call are few: P-Net cells per level are capped), then the greedy pass.
+    w = np.maximum(0.0, np.minimum(x2[:, None], x2[None, :]) - np.maximum(x1[:, None], x1[None, :]) + 1)
+    h = np.maximum(0.0, np.minimum(y2[:, None], y2[None, :]) - np.maximum(y1[:, None], y1[None, :]) + 1)
+    inter = w * h
+    union = area[:, None] + area[None, :] - inter
+    denom = np.minimum(area[:, None], area[None, :]) if method == "min" else union
+    overlapping = inter / denom > threshold
+    suppressed = np.zeros(order.size, dtype=bool)
     keep: list[int] = []
-    while order.size:
-        i = int(order[0])
-        keep.append(i)
-        rest = order[1:]
-        w = np.maximum(0.0, np.minimum(x2[i], x2[rest]) - np.maximum(x1[i], x1[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y2[i], y2[rest]) - np.maximum(y1[i], y1[rest]) + 1)
-        inter = w * h
-        denom = np.minimum(area[i], area[rest]) if method == "min" else area[i] + area[rest] - inter
-        order = rest[inter / denom <= threshold]
+    for i in range(order.size):
+        if suppressed[i]:
+            continue
+        keep.append(int(order[i]))
+        suppressed |= overlapping[i]
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -148,21 +155,27 @@ def _normalise(arr: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
 
 
-def _crops(img: Image, boxes: np.ndarray, size: int) -> np.ndarray:
-    """Crop each box (clamped to the image, MTCNN's ``pad``) and resize to size x size: (n, size, size, 3) uint8."""
-    from PIL import Image as PILImage
+def _crops(arr: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Crop each box (clamped to the image, MTCNN's ``pad``) and resize to size x size: (n, size, size, 3) uint8.
 
-    w, h = img.size
-    out = np.empty((boxes.shape[0], size, size, 3), dtype=np.uint8)
+    One numpy gather for all boxes: each output pixel is the mean of a 2x2 grid of samples inside its cell, close
+    to an area resize at a fraction of the cost of one PIL resize per box (R-Net sees up to ``MAX_PROPOSALS``).
+    """
+    h, w = arr.shape[:2]
     ints = np.trunc(boxes[:, :4]).astype(np.int64)
-    for k, (x1, y1, x2, y2) in enumerate(ints):
-        left, top = max(int(x1), 1) - 1, max(int(y1), 1) - 1
-        right, bottom = min(int(x2), w), min(int(y2), h)
-        if right <= left or bottom <= top:
-            out[k] = 0
-            continue
-        crop = img.crop((left, top, right, bottom)).resize((size, size), PILImage.Resampling.BOX)
-        out[k] = np.asarray(crop, dtype=np.uint8)
+    left = np.maximum(ints[:, 0], 1) - 1
+    top = np.maximum(ints[:, 1], 1) - 1
+    right = np.minimum(ints[:, 2], w)
+    bottom = np.minimum(ints[:, 3], h)
+    empty = (right <= left) | (bottom <= top)
+    right, bottom = np.maximum(right, left + 1), np.maximum(bottom, top + 1)
+    steps = (np.arange(2 * size) + 0.5) / (2 * size)
+    xs = np.clip((left[:, None] + steps * (right - left)[:, None]).astype(np.int64), 0, w - 1)
+    ys = np.clip((top[:, None] + steps * (bottom - top)[:, None]).astype(np.int64), 0, h - 1)
+    samples = arr[ys[:, :, None], xs[:, None, :]].astype(np.uint16)  # (n, 2 size, 2 size, 3)
+    total = samples[:, 0::2, 0::2] + samples[:, 1::2, 0::2] + samples[:, 0::2, 1::2] + samples[:, 1::2, 1::2]
+    out = ((total + 2) // 4).astype(np.uint8)
+    out[empty] = 0
     return out
 
 
@@ -202,11 +215,15 @@ class FaceDetector:
         scale = 12.0 / self.min_face
         shortest = min(w, h) * scale
         found: list[np.ndarray] = []
+        previous = img
         while shortest >= 12:
             sw, sh = int(w * scale + 1), int(h * scale + 1)
-            level = _normalise(np.asarray(img.resize((sw, sh), PILImage.Resampling.BOX), dtype=np.uint8))
-            reg, prob = self._run(self._pnet, level)
+            previous = previous.resize((sw, sh), PILImage.Resampling.BOX)  # from the last level: each is smaller
+            reg, prob = self._run(self._pnet, _normalise(np.asarray(previous, dtype=np.uint8)))
             ys, xs = np.nonzero(prob[0, 1] >= self.thresholds[0])
+            if ys.size > MAX_LEVEL_CELLS:  # a busy texture: NMS on the best cells only
+                best = np.argpartition(-prob[0, 1, ys, xs], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]
+                ys, xs = ys[best], xs[best]
             if ys.size:
                 score = prob[0, 1, ys, xs]
                 offsets = reg[0][:, ys, xs].T
@@ -220,6 +237,8 @@ class FaceDetector:
         if not found:
             return np.zeros((0, 5), dtype=np.float32)
         boxes = np.concatenate(found)
+        if boxes.shape[0] > MAX_LEVEL_CELLS:  # across levels too, NMS on the best boxes only
+            boxes = boxes[np.argpartition(-boxes[:, 4], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]]
         boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][:MAX_PROPOSALS]
         bw = boxes[:, 2] - boxes[:, 0]
         bh = boxes[:, 3] - boxes[:, 1]
@@ -249,9 +268,10 @@ class FaceDetector:
         boxes = self._proposals(img)
         if boxes.shape[0] == 0:
             return []
+        arr = np.asarray(img, dtype=np.uint8)
 
         # Stage 2: R-Net on 24x24 crops.
-        reg, prob = self._run(self._rnet, _normalise(_crops(img, boxes, 24)))
+        reg, prob = self._run(self._rnet, _normalise(_crops(arr, boxes, 24)))
         keep = prob[:, 1] > self.thresholds[1]
         boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
         reg = reg[keep]
@@ -261,7 +281,7 @@ class FaceDetector:
             return []
 
         # Stage 3: O-Net on 48x48 crops.
-        reg, _landmarks, prob = self._run(self._onet, _normalise(_crops(img, boxes, 48)))
+        reg, _landmarks, prob = self._run(self._onet, _normalise(_crops(arr, boxes, 48)))
         keep = prob[:, 1] > self.thresholds[2]
         boxes = np.concatenate([boxes[keep, :4], prob[keep, 1:2]], axis=1)
         boxes = _regress(boxes, reg[keep])

@@ -358,7 +358,7 @@ def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: t
         return img.convert("RGB")
 
 
-_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F", "I;16"})
+_REDUCIBLE_MODES = frozenset({"L", "LA", "RGB", "RGBA", "RGBX", "CMYK", "I", "F"})
 
 
 def _shrink(img: Image, size: tuple[int, int]) -> Image:
@@ -368,7 +368,13 @@ def _shrink(img: Image, size: tuple[int, int]) -> Image:
     conversion) then works on a small image, so a 89 MP PNG costs one full-size buffer, not four.
     """
     factor = min(img.width // size[0], img.height // size[1])
-    if factor < 2 or img.mode not in _REDUCIBLE_MODES:
+    if factor < 2:
+        return img
+    if img.mode.startswith("I;16"):
+        # Pillow cannot box-reduce 16-bit samples ("image has wrong mode"); 32-bit integers it can, and load_rgb
+        # takes "I" on to 8 bits the same way.
+        img = img.convert("I")
+    if img.mode not in _REDUCIBLE_MODES:
         return img
     return img.reduce(factor)
 

@@ -1,0 +1,435 @@
+"""repository's smaller contracts, each pinned (found by ``make mutation MODULES=photosort.repository``): the items
+README's data model documents, strong reads, every page of a listing, and how a cancelled transaction is read."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from photosort import repository
+from photosort.errors import HashClaimedError, InvalidPageTokenError, PhotosortError, StoreBusyError
+from photosort.models import CollectionKind, ImageMetadata, ImageRecord, Label, Membership, Status
+from photosort.repository import Repository
+from tests.support.tables import TABLE
+
+CREATED = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
+TAKEN = datetime(2024, 7, 3, 9, 30, tzinfo=timezone(timedelta(hours=2)))
+
+
+def record(
+    image_id: str, sha: str | None = "a" * 64, albums: tuple[str, ...] = ("pets",), **update: Any
+) -> ImageRecord:
+    return ImageRecord(
+        created_at=CREATED,
+        updated_at=CREATED,
+        image_id=image_id,
+        bucket="b",
+        source_key=f"incoming/{image_id}.jpg",
+        destination_key=f"albums/pets/{image_id}.jpg",
+        status=Status.SORTED,
+        reason="matched",
+        sha256=sha,
+        memberships=tuple(Membership(album=a, kind=CollectionKind.ALBUM, label="Cat", confidence=90.5) for a in albums),
+    ).model_copy(update=update)
+
+
+class Client:
+    """The moto client, with some methods replaced by the test (everything else is delegated)."""
+
+    def __init__(self, client: Any, **overrides: Any) -> None:
+        self._client = client
+        self.__dict__.update(overrides)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+
+def raw(repo: Repository) -> dict[tuple[str, str], dict[str, Any]]:
+    """Every item in the table, as DynamoDB holds it, by (PK, SK)."""
+    items = repo.client.scan(TableName=TABLE)["Items"]
+    return {(i["PK"]["S"], i["SK"]["S"]): i for i in items}
+
+
+def cancelled(*reasons: str | None) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": r or "None"} for r in reasons],
+        },
+        "TransactWriteItems",
+    )
+
+
+def raising(exc: Exception) -> Any:
+    def call(**kwargs: Any) -> Any:
+        raise exc
+
+    return call
+
+
+# -- the items README's data model documents --------------------------------------------------------------------
+def test_a_saved_record_writes_the_items_of_the_data_model(repo: Repository) -> None:
+    repo.save(
+        record("one", metadata=ImageMetadata(format="JPEG", width=4, height=3, mode="RGB", taken_at=TAKEN)),
+        claim_hash=True,
+    )
+    items = raw(repo)
+    when = "2024-07-03T07:30:00.000+00:00"  # the time taken, in UTC with milliseconds
+
+    assert set(items) == {
+        ("IMAGE#one", "IMAGE"),
+        ("SHA#" + "a" * 64, "CLAIM"),
+        ("ALBUM#pets", f"{when}#one"),
+        ("ALBUMS", "ALBUM#pets"),
+    }
+    image = items["IMAGE#one", "IMAGE"]
+    assert image["type"] == {"S": "image"}
+    assert image["GSI1PK"] == {"S": "SHA#" + "a" * 64} and image["GSI1SK"] == {"S": "2026-05-01T12:00:00.123456Z#one"}
+    assert image["GSI2PK"] == {"S": "KEY#albums/pets/one.jpg"} and image["GSI2SK"] == {"S": "IMAGE"}
+    assert image["albums"] == {"L": [{"S": "pets"}]}
+    assert '"NULL"' not in json.dumps(image)  # unset fields are absent, never null (nor inside a map)
+    assert items["SHA#" + "a" * 64, "CLAIM"]["image_id"] == {"S": "one"}
+    member = items["ALBUM#pets", f"{when}#one"]
+    assert {k: next(iter(v.values())) for k, v in member.items()} == {
+        "PK": "ALBUM#pets",
+        "SK": f"{when}#one",
+        "type": "member",
+        "album": "pets",
+        "image_id": "one",
+        "destination_key": "albums/pets/one.jpg",
+        "label": "Cat",
+        "confidence": "90.5",
+        "taken_at": when,
+    }
+    counter = items["ALBUMS", "ALBUM#pets"]
+    assert {k: next(iter(v.values())) for k, v in counter.items()} == {
+        "PK": "ALBUMS",
+        "SK": "ALBUM#pets",
+        "type": "album",
+        "album": "pets",
+        "kind": "album",
+        "image_count": "1",
+    }
+
+
+def test_an_image_without_a_hash_has_no_hash_index_keys(repo: Repository) -> None:
+    repo.save(record("one", sha=None), claim_hash=True)
+    image = raw(repo)["IMAGE#one", "IMAGE"]
+    assert "GSI1PK" not in image and "GSI1SK" not in image and image["GSI2SK"] == {"S": "IMAGE"}
+    assert ("SHA#None", "CLAIM") not in raw(repo)
+
+
+def test_numbers_read_back_as_int_or_float_and_other_values_are_refused() -> None:
+    item = repository._from_ddb({"n": {"N": "3"}, "x": {"N": "2.5"}})
+    assert item == {"n": 3, "x": 2.5} and type(item["n"]) is int
+    with pytest.raises(TypeError, match="set"):
+        repository._decimal({1})
+    assert repository._decimal(Decimal("7")) == 7 and type(repository._decimal(Decimal("7"))) is int
+
+
+def test_times_are_stored_in_utc_with_milliseconds_and_naive_times_as_given() -> None:
+    assert repository._iso(TAKEN) == "2024-07-03T07:30:00.000+00:00"
+    assert repository._iso(datetime(2024, 7, 3, 9, 30)) == "2024-07-03T09:30:00"
+
+
+# -- strong reads, every page -----------------------------------------------------------------------------------
+def test_record_and_hash_reads_are_strongly_consistent(repo: Repository) -> None:
+    calls: list[dict[str, Any]] = []
+    real = repo.client._client
+
+    def get_item(**kwargs: Any) -> Any:
+        calls.append(kwargs)
+        return real.get_item(**kwargs)
+
+    spy = Repository(Client(real, get_item=get_item), TABLE)
+    spy.get("one")
+    spy.hash_owner("a" * 64)
+
+    assert [c.get("ConsistentRead") for c in calls] == [True, True]
+
+
+def one_item_per_page(repo: Repository) -> Repository:
+    """The same table, read through a client that makes DynamoDB return one item per page."""
+    real = repo.client._client
+    return Repository(
+        Client(
+            real,
+            query=lambda **kw: real.query(**{**kw, "Limit": 1}),
+            scan=lambda **kw: real.scan(**{**kw, "Limit": 1}),
+        ),
+        TABLE,
+    )
+
+
+def test_listings_follow_every_page(repo: Repository) -> None:
+    for i in range(3):
+        repo.save(record(f"img{i}", sha=f"{i}" * 64, albums=(f"album{i}",)), claim_hash=True)
+    paged = one_item_per_page(repo)
+
+    assert sorted(a.album for a in paged.list_albums()) == ["album0", "album1", "album2"]
+    assert sorted(r.image_id for r in paged.scan_images()) == ["img0", "img1", "img2"]
+
+
+# -- a cancelled save -------------------------------------------------------------------------------------------
+def test_same_bytes_without_albums_are_refused_as_a_duplicate(repo: Repository) -> None:
+    """A record with no album makes a two-item transaction: the hash claim is the second and last item."""
+    repo.save(record("one", albums=()), claim_hash=True)
+
+    with pytest.raises(HashClaimedError) as claimed:
+        repo.save(record("two", albums=()), claim_hash=True)
+
+    assert claimed.value.owner == "one"
+
+
+def test_a_save_cancelled_on_its_only_item_is_busy(repo: Repository) -> None:
+    busy = Repository(
+        Client(repo.client._client, transact_write_items=raising(cancelled("TransactionConflict"))), TABLE
+    )
+
+    with pytest.raises(StoreBusyError, match="TransactionConflict"):
+        busy.save(record("one", sha=None, albums=()), claim_hash=True)
+
+
+def test_a_hash_conflict_counts_only_when_the_hash_was_claimed(repo: Repository) -> None:
+    """The second reason is the claim's only when the save claims the hash; and a claim that is gone by the
+    time we look (its owner failed meanwhile) is a retry, not a duplicate."""
+    repo.save(record("one", albums=()), claim_hash=True)
+    conflict = cancelled(None, "ConditionalCheckFailed")
+    busy = Repository(Client(repo.client._client, transact_write_items=raising(conflict)), TABLE)
+
+    with pytest.raises(StoreBusyError):
+        busy.save(record("two", albums=()), claim_hash=False)
+    repo.client.delete_item(TableName=TABLE, Key={"PK": {"S": "SHA#" + "a" * 64}, "SK": {"S": "CLAIM"}})
+    with pytest.raises(StoreBusyError):
+        busy.save(record("two", albums=()), claim_hash=True)
+
+
+def test_other_save_errors_propagate(repo: Repository) -> None:
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "TransactWriteItems")
+    failing = Repository(Client(repo.client._client, transact_write_items=raising(denied)), TABLE)
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        failing.save(record("one"), claim_hash=True)
+
+
+# -- mark_failed ----------------------------------------------------------------------------------------------------
+def test_a_failure_replaces_reason_error_key_and_time(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    before = datetime.now(UTC)
+
+    failed = repo.mark_failed(
+        record("one", status=Status.FAILED, reason="Boom", error="it broke", destination_key="failed/one.jpg")
+    )
+
+    assert (failed.status, failed.reason, failed.error, failed.destination_key) == (
+        Status.FAILED,
+        "Boom",
+        "it broke",
+        "failed/one.jpg",
+    )
+    assert failed.updated_at.tzinfo is not None and failed.updated_at >= before
+    assert repo.get("one") == failed
+
+
+def test_a_failure_without_a_record_joins_no_album_and_claims_no_hash(repo: Repository) -> None:
+    stored = repo.mark_failed(record("new", status=Status.FAILED, reason="Boom"))
+
+    assert stored.memberships == () and repo.get("new") == stored
+    assert repo.list_albums() == [] and repo.hash_owner("a" * 64) is None  # the bytes can still be sorted later
+
+
+def test_a_failure_racing_another_writer_is_retried(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    real = repo.client._client
+    attempts: list[int] = []
+
+    def transact_write_items(**kwargs: Any) -> Any:
+        attempts.append(1)
+        if len(attempts) == 1:  # another delivery marks it failed just before our transaction
+            repo.mark_failed(record("one", status=Status.FAILED, reason="Other"))
+        return real.transact_write_items(**kwargs)
+
+    failed = Repository(Client(real, transact_write_items=transact_write_items), TABLE).mark_failed(
+        record("one", status=Status.FAILED, reason="Boom")
+    )
+
+    assert failed.reason == "Other" and len(attempts) == 1  # the second look finds it failed already
+
+
+def test_a_failure_that_keeps_losing_gives_up_after_five_attempts(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    attempts: list[int] = []
+
+    def transact_write_items(**kwargs: Any) -> Any:
+        attempts.append(1)
+        raise cancelled("ConditionalCheckFailed")
+
+    losing = Repository(Client(repo.client._client, transact_write_items=transact_write_items), TABLE)
+    with pytest.raises(PhotosortError, match="kept changing"):
+        losing.mark_failed(record("one", status=Status.FAILED, reason="Boom"))
+
+    assert len(attempts) == 5
+
+
+def test_other_mark_failed_errors_propagate_at_once(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    attempts: list[int] = []
+
+    def transact_write_items(**kwargs: Any) -> Any:
+        attempts.append(1)
+        raise ClientError({"Error": {"Code": "ValidationException", "Message": "no"}}, "TransactWriteItems")
+
+    failing = Repository(Client(repo.client._client, transact_write_items=transact_write_items), TABLE)
+    with pytest.raises(ClientError, match="ValidationException"):
+        failing.mark_failed(record("one", status=Status.FAILED, reason="Boom"))
+
+    assert len(attempts) == 1
+
+
+# -- reads for the albums API -------------------------------------------------------------------------------------
+def test_an_albums_summary_has_its_count_and_an_unknown_album_none(repo: Repository) -> None:
+    repo.save(record("one", albums=("pets",)), claim_hash=True)
+    repo.save(record("two", sha="b" * 64, albums=("pets",)), claim_hash=True)
+
+    summary = repo.get_album("pets")
+
+    assert summary is not None and (summary.album, summary.kind, summary.image_count) == ("pets", "album", 2)
+    assert repo.get_album("cars") is None
+
+
+def labelled(repo: Repository, image_id: str, *labels: tuple[str, float]) -> None:
+    found = tuple(Label(name=name, confidence=confidence) for name, confidence in labels)
+    repo.save(record(image_id, sha=None, albums=(), labels=found), claim_hash=False)
+
+
+def scan_limits(repo: Repository, per_page: int | None = None) -> tuple[Repository, list[int]]:
+    """The same table through a client that records each Scan's Limit (and, given ``per_page``, lowers it)."""
+    real = repo.client._client
+    limits: list[int] = []
+
+    def scan(**kwargs: Any) -> Any:
+        limits.append(kwargs.get("Limit", 0))
+        return real.scan(**{**kwargs, "Limit": per_page or kwargs.get("Limit", 0)})
+
+    return Repository(Client(real, scan=scan), TABLE), limits
+
+
+def test_a_label_search_is_case_insensitive_best_confidence_first(repo: Repository) -> None:
+    labelled(repo, "a", ("Cat", 80))
+    labelled(repo, "b", ("cat", 95))
+    labelled(repo, "c", ("Dog", 99))
+    labelled(repo, "d", ("CAT", 95), ("Dog", 10))
+    labelled(repo, "e", ("Cat", 60), ("cat", 97))  # its best Cat counts
+    labelled(repo, "f", ("Catfish", 99))  # a whole name, not a prefix
+
+    page = repo.search_label("cAt")
+
+    assert [r.image_id for r in page.items] == ["e", "b", "d", "a"]  # ties by image id
+    assert page.next_token is None
+
+
+def test_a_label_search_reads_at_most_max_read_items_a_call_and_resumes_where_it_stopped(repo: Repository) -> None:
+    for i in range(5):
+        labelled(repo, f"img{i}", ("Cat", 90))
+    spy, limits = scan_limits(repo)
+
+    seen: list[str] = []
+    token: str | None = None
+    for _ in range(5):
+        page = spy.search_label("cat", max_read=2, next_token=token)
+        seen += [r.image_id for r in page.items]
+        token = page.next_token
+        if token is None:
+            break
+
+    assert sorted(seen) == [f"img{i}" for i in range(5)]  # every image once
+    assert set(limits) == {2}
+    spy.search_label("cat")
+    assert limits[-1] == 250  # the default max_read of 1000, 250 items a Scan
+
+
+def test_a_label_search_stops_once_a_page_is_full_or_max_read_is_reached(repo: Repository) -> None:
+    for i in range(4):
+        labelled(repo, f"img{i}", ("Cat", 90))
+    labelled(repo, "dog", ("Dog", 90))
+    one_a_scan, scans = scan_limits(repo, per_page=1)
+
+    full = one_a_scan.search_label("cat", limit=2)
+    before = len(scans)
+    capped = one_a_scan.search_label("cat", max_read=3)
+
+    assert len(full.items) == 2 and full.next_token is not None
+    assert len(scans) - before == 3  # one item a Scan: it stops once 3 are read
+    assert len(capped.items) in (2, 3) and capped.next_token is not None  # one of the 3 may be the dog
+    rest = one_a_scan.search_label("cat", next_token=full.next_token)
+    assert sorted(r.image_id for r in full.items + rest.items) == [f"img{i}" for i in range(4)]
+
+
+def test_a_label_search_refuses_another_listings_token(repo: Repository) -> None:
+    for i in range(3):
+        repo.save(record(f"img{i}", sha=f"{i}" * 64), claim_hash=True)
+    album_token = repo.list_album("pets", limit=1).next_token
+    assert album_token is not None
+
+    with pytest.raises(InvalidPageTokenError, match="another listing"):
+        repo.search_label("cat", next_token=album_token)
+
+
+# -- page tokens --------------------------------------------------------------------------------------------------
+def album_token(key: Any) -> str:
+    return repository._encode_token(key)
+
+
+def in_pets(pk: str, _sk: str) -> bool:
+    return pk == "ALBUM#pets"
+
+
+@pytest.mark.parametrize("length", range(1, 9))
+def test_page_tokens_are_compact_unpadded_and_read_back(length: int) -> None:
+    key = {"PK": {"S": "ALBUM#pets"}, "SK": {"S": "x" * length}}
+
+    token = repository._encode_token(key)
+
+    assert "=" not in token
+    assert repository._decode_token(token, in_pets) == key
+    padded = token + "=" * (-len(token) % 4)
+    assert json.loads(base64.urlsafe_b64decode(padded)) == key and " " not in base64.urlsafe_b64decode(padded).decode()
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        "!!!",  # not base64
+        base64.urlsafe_b64encode(b"not json").decode(),
+        album_token(["PK", "SK"]),  # not an object
+        album_token({"PK": {"N": "1"}, "SK": {"S": "x"}}),  # not a string key
+        album_token({"PK": {"S": "ALBUM#pets", "N": "1"}, "SK": {"S": "x"}}),
+        album_token({"PK": {"S": 1}, "SK": {"S": "x"}}),
+        album_token({"PK": "ALBUM#pets", "SK": {"S": "x"}}),
+    ],
+)
+def test_a_malformed_page_token_is_refused(token: str) -> None:
+    with pytest.raises(InvalidPageTokenError, match="malformed"):
+        repository._decode_token(token, in_pets)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        {"PK": {"S": "ALBUM#cars"}, "SK": {"S": "x"}},  # another album
+        {"PK": {"S": "ALBUM#pets"}},  # no sort key
+        {"SK": {"S": "x"}},  # no partition key
+        {},
+    ],
+)
+def test_a_page_token_of_another_listing_is_refused(key: dict[str, Any]) -> None:
+    with pytest.raises(InvalidPageTokenError, match="another listing"):
+        repository._decode_token(album_token(key), in_pets)
+    with pytest.raises(InvalidPageTokenError, match="another listing"):
+        repository._decode_token(album_token(key), lambda pk, _sk: pk.startswith("IMAGE#"))
