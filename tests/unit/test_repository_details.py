@@ -16,6 +16,7 @@ from photosort import repository
 from photosort.errors import HashClaimedError, InvalidPageTokenError, PhotosortError, StoreBusyError
 from photosort.models import CollectionKind, ImageMetadata, ImageRecord, Label, Membership, Status
 from photosort.repository import Repository
+from tests.support.clients import Client
 from tests.support.tables import TABLE
 
 CREATED = datetime(2026, 5, 1, 12, 0, 0, 123456, tzinfo=UTC)
@@ -37,17 +38,6 @@ def record(
         sha256=sha,
         memberships=tuple(Membership(album=a, kind=CollectionKind.ALBUM, label="Cat", confidence=90.5) for a in albums),
     ).model_copy(update=update)
-
-
-class Client:
-    """The moto client, with some methods replaced by the test (everything else is delegated)."""
-
-    def __init__(self, client: Any, **overrides: Any) -> None:
-        self._client = client
-        self.__dict__.update(overrides)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def raw(repo: Repository) -> dict[tuple[str, str], dict[str, Any]]:

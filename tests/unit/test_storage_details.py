@@ -15,20 +15,10 @@ from photosort import storage
 from photosort.errors import DestinationConflictError, SourceChangedError
 from photosort.models import ObjectRef
 from tests.support.buckets import BUCKET, put
+from tests.support.clients import Client
 
 DEST = "albums/pets/2026/a.jpg"
 PHOTO = b"\xff\xd8 a photo \xff\xd9"
-
-
-class Client:
-    """The moto client, with some methods replaced by the test (everything else is delegated)."""
-
-    def __init__(self, client: Any, **overrides: Any) -> None:
-        self._client = client
-        self.__dict__.update(overrides)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._client, name)
 
 
 def error(code: str, operation: str = "HeadObject") -> ClientError:
