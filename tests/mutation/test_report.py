@@ -15,34 +15,9 @@ import pytest
 
 from tests.mutation import run
 
-# Modules whose mutation run is not committed yet (issue 18 is shared by two branches, each running its own modules).
-# strict: when a module's entry becomes fresh and meets the bar, its test XPASSes and fails: delete it from this set.
-PENDING: set[str] = set(run.scope_files()) - {
-    # run and explained on branch i18a
-    "photosort.storage",
-    "photosort.routing",
-    "photosort.repository",
-    # run and explained on branch i18b
-    "photosort.pipeline",
-    "photosort.backends",
-    "photosort.backends._aws_errors",
-    "photosort.backends._aws_images",
-    "photosort.backends.base",
-    "photosort.backends.bedrock",
-    "photosort.backends.custom_labels",
-    "photosort.backends.rekognition",
-    "photosort.backends.sagemaker",
-    # run and explained by the lead on main
-    "photosort.imaging",
-}
-PENDING_REASON = "mutation run of this module not committed yet (issue 18): run `make mutation MODULES=<module>`"
 
-
-def per_module() -> list[Any]:
-    return [
-        pytest.param(module, marks=pytest.mark.xfail(strict=True, reason=PENDING_REASON) if module in PENDING else ())
-        for module in run.scope_files()
-    ]
+def per_module() -> list[str]:
+    return list(run.scope_files())
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +52,6 @@ def test_each_module_is_complete_meets_its_target_and_explains_its_survivors(
     assert run.module_failures(report, module) == []
 
 
-@pytest.mark.xfail(strict=True, reason="until every module of the scope is run and meets the bar (issue 18)")
 def test_the_whole_report_is_fresh_and_meets_the_targets(report: dict[str, Any]) -> None:
     assert report["targets"]["domain"] == run.DOMAIN_TARGET
     assert run.stale(report) + run.failures(report) == []
