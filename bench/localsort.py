@@ -105,6 +105,15 @@ class Measured:
     peak_rss_mb: float
     lines: int
 
+    def details(self, photos: int) -> dict[str, float]:
+        """The figures the results file keeps for one command over ``photos`` photos."""
+        return {
+            "wall_s": round(self.wall, 1),
+            "photos_per_s": round(photos / self.wall, 2),
+            "cpu_s": round(self.cpu, 1),
+            "peak_rss_mb": round(self.peak_rss_mb),
+        }
+
 
 def measure(args: list[str]) -> Measured:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -161,20 +170,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             ratio=ratio,
             ratio_label=f"local sort {sort.wall:.0f} s / classify {classify.wall:.0f} s",
             passed=ratio <= 2.0,
-            details={
-                "sort": {
-                    "wall_s": round(sort.wall, 1),
-                    "photos_per_s": round(n / sort.wall, 2),
-                    "cpu_s": round(sort.cpu, 1),
-                    "peak_rss_mb": round(sort.peak_rss_mb),
-                },
-                "classify": {
-                    "wall_s": round(classify.wall, 1),
-                    "photos_per_s": round(n / classify.wall, 2),
-                    "cpu_s": round(classify.cpu, 1),
-                    "peak_rss_mb": round(classify.peak_rss_mb),
-                },
-            },
+            details={"sort": sort.details(n), "classify": classify.details(n)},
         ),
     )
     report(

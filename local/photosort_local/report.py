@@ -7,7 +7,7 @@ output is one JSON document (or one JSON line per input) with the same facts and
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import IO, Any
 
@@ -53,11 +53,6 @@ def label_dicts(labels: Iterable[Label]) -> list[dict[str, Any]]:
     return [{"name": label.name, "confidence": round(label.confidence, 2)} for label in ranked]
 
 
-def label_dicts_text(labels: Sequence[dict[str, Any]]) -> str:
-    """``Cat 91%, Dog 40%``: the best labels of an outcome, for a one-line listing."""
-    return _short_labels(labels)
-
-
 def _short_labels(labels: Sequence[dict[str, Any]]) -> str:
     return ", ".join(f"{label['name']} {label['confidence']:.0f}%" for label in labels[:TOP_LABELS]) or "no labels"
 
@@ -67,14 +62,18 @@ def _width(values: Iterable[str], minimum: int) -> int:
 
 
 # -- sort runs (demo, local sort) ------------------------------------------------------------------------------
+def outcome_detail(o: Outcome, reason_only: Collection[str] = ("rejected", "failed")) -> str:
+    """The second line of a photo's listing: its best labels and why, or only why for ``reason_only`` statuses."""
+    return o.reason if o.status in reason_only else f"{_short_labels(o.labels)} -- {o.reason}"
+
+
 def print_outcomes(outcomes: Sequence[Outcome], out: IO[str]) -> None:
     """Two lines per photo: where it went, then its best labels and why."""
     name_w = _width((o.source for o in outcomes), 5)
     print(f"{'PHOTO':<{name_w}}  {'STATUS':<9} WHERE IT WENT", file=out)
     for o in outcomes:
         print(f"{o.source:<{name_w}}  {o.status:<9} {o.destination or '(not uploaded)'}", file=out)
-        detail = o.reason if o.status in ("rejected", "failed") else f"{_short_labels(o.labels)} -- {o.reason}"
-        print(f"{'':<{name_w}}  {'':<9} {detail}", file=out)
+        print(f"{'':<{name_w}}  {'':<9} {outcome_detail(o)}", file=out)
 
 
 def print_albums(albums: Sequence[AlbumSummary], out: IO[str]) -> None:

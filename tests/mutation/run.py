@@ -334,21 +334,7 @@ def write_missing(report: dict[str, Any]) -> None:
         print(f"appended {len(blocks)} stub(s) to {path.relative_to(REPO)}: fill in each reason")
 
 
-def score(mutants: list[Mutant]) -> dict[str, Any]:
-    killed = sum(m.status in KILLED for m in mutants)
-    survived = sum(m.status in SURVIVED for m in mutants)
-    total = killed + survived
-    return {
-        "mutants": total,
-        "killed": killed,
-        "survived": survived,
-        "score": round(killed / total, 4) if total else 1.0,
-    }
-
-
-def total(modules: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    killed = sum(m["killed"] for m in modules.values())
-    survived = sum(m["survived"] for m in modules.values())
+def _tally(killed: int, survived: int) -> dict[str, Any]:
     count = killed + survived
     return {
         "mutants": count,
@@ -356,6 +342,14 @@ def total(modules: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "survived": survived,
         "score": round(killed / count, 4) if count else 1.0,
     }
+
+
+def score(mutants: list[Mutant]) -> dict[str, Any]:
+    return _tally(sum(m.status in KILLED for m in mutants), sum(m.status in SURVIVED for m in mutants))
+
+
+def total(modules: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return _tally(sum(m["killed"] for m in modules.values()), sum(m["survived"] for m in modules.values()))
 
 
 def survivor_entry(m: Mutant, reasons: Reasons) -> dict[str, str]:

@@ -173,11 +173,7 @@ class OutcomePrinter:
             print(f"{'STATUS':<9} PHOTO -> WHERE IT WENT", file=self._out)
             self._header = True
         print(f"{outcome.status:<9} {outcome.source} -> {outcome.destination or '(not written)'}", file=self._out)
-        labels = report.label_dicts_text(outcome.labels)
-        detail = (
-            outcome.reason if outcome.status in ("rejected", "failed", "duplicate") else f"{labels} -- {outcome.reason}"
-        )
-        print(f"{'':<9} {detail}", file=self._out)
+        print(f"{'':<9} {report.outcome_detail(outcome, ('rejected', 'failed', 'duplicate'))}", file=self._out)
 
 
 def folder_reader(out: Path) -> Any:
