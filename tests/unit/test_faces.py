@@ -36,17 +36,36 @@ def test_nms_of_nothing_is_nothing() -> None:
     assert faces.nms(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), 0.5).shape == (0,)
 
 
+def network_input(rgb: tuple[int, int, int]) -> np.ndarray:
+    """What the networks see for a pixel of this colour: channels first, (v - 127.5) / 128."""
+    return ((np.asarray(rgb, dtype=np.float32) - 127.5) / 128)[:, None, None]
+
+
 def test_crops_average_each_cell_of_the_box_and_clamp_it_to_the_image() -> None:
     img = np.zeros((40, 80, 3), dtype=np.uint8)
     img[:, :40] = (200, 0, 0)  # left half red, right half blue
     img[:, 40:] = (0, 0, 200)
     img[:, 39:41] = (100, 0, 100)
     boxes = np.array([[1, 1, 30, 30], [60, -20, 200, 35], [41, 1, 40, 30]], dtype=np.float32)  # last one empty
-    out = faces._crops(img, boxes, 4)
-    assert out.shape == (3, 4, 4, 3) and out.dtype == np.uint8
-    assert (out[0] == (200, 0, 0)).all()  # wholly inside the red half
-    assert (out[1] == (0, 0, 200)).all()  # clamped to the image: still only blue
-    assert (out[2] == 0).all()
+    out = faces._crops(faces._packed(img), boxes, 4)
+    assert out.shape == (3, 3, 4, 4) and out.dtype == np.float32
+    assert (out[0] == network_input((200, 0, 0))).all()  # wholly inside the red half
+    assert (out[1] == network_input((0, 0, 200))).all()  # clamped to the image: still only blue
+    assert (out[2] == network_input((0, 0, 0))).all()
+
+
+def test_a_crop_cell_is_the_rounded_mean_of_its_samples_for_every_channel_and_any_value() -> None:
+    # 2x2 blocks of (a, b / c, d) per channel: a 4x4 box cropped to 2x2 averages each block, rounding half up.
+    rng = np.random.default_rng(7)
+    img = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    img[:2, :2] = 255  # the largest sum: no channel may carry into the next
+    img[2:, 2:] = [[(0, 1, 2), (0, 1, 2)], [(0, 1, 2), (0, 1, 3)]]  # 0.0, 1.0, 2.25 -> 0, 1, 2; and a .5 below
+    img[2:, :2] = [[(1, 2, 0), (2, 1, 0)], [(1, 2, 0), (2, 1, 0)]]  # 1.5 -> 2 in both R and G
+    out = faces._crops(faces._packed(img), np.array([[1, 1, 4, 4]], dtype=np.float32), 2)[0]
+    means = np.floor(img.reshape(2, 2, 2, 2, 3).astype(np.float64).mean(axis=(1, 3)) + 0.5)  # (row, col, channel)
+    assert np.array_equal(out, ((means - 127.5) / 128).transpose(2, 0, 1).astype(np.float32))
+    assert (out[:, 0, 0] == network_input((255, 255, 255))[:, 0, 0]).all()
+    assert (out[:, 1, 0] == network_input((2, 2, 0))[:, 0, 0]).all()
 
 
 def test_nms_keeps_boxes_in_score_order_whatever_order_they_come_in() -> None:
