@@ -298,7 +298,9 @@ class LocalClassifier:
             head.current().check_model(self.classifier_version)
         self._faces: FaceDetector | None = None
         if detect_faces:
-            self._faces = FaceDetector(threads=_threads())
+            # one thread: the detector's networks are too small to split (a second thread costs more CPU time than
+            # it saves wall time: bench/faces.py), and on Lambda below 1769 MB there is one CPU or less anyway
+            self._faces = FaceDetector(threads=1)
             self.model_version = f"{self.model_version}+{FACES_FAMILY}"
 
     def run_model(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
