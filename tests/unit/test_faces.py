@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from photosort import faces, pipeline, routing
 from photosort.errors import ConfigurationError
@@ -47,7 +48,7 @@ def test_crops_average_each_cell_of_the_box_and_clamp_it_to_the_image() -> None:
     img[:, 40:] = (0, 0, 200)
     img[:, 39:41] = (100, 0, 100)
     boxes = np.array([[1, 1, 30, 30], [60, -20, 200, 35], [41, 1, 40, 30]], dtype=np.float32)  # last one empty
-    out = faces._crops(faces._packed(img), boxes, 4)
+    out = faces._crops(faces._packed(Image.fromarray(img)), boxes, 4)
     assert out.shape == (3, 3, 4, 4) and out.dtype == np.float32
     assert (out[0] == network_input((200, 0, 0))).all()  # wholly inside the red half
     assert (out[1] == network_input((0, 0, 200))).all()  # clamped to the image: still only blue
@@ -61,7 +62,7 @@ def test_a_crop_cell_is_the_rounded_mean_of_its_samples_for_every_channel_and_an
     img[:2, :2] = 255  # the largest sum: no channel may carry into the next
     img[2:, 2:] = [[(0, 1, 2), (0, 1, 2)], [(0, 1, 2), (0, 1, 3)]]  # 0.0, 1.0, 2.25 -> 0, 1, 2; and a .5 below
     img[2:, :2] = [[(1, 2, 0), (2, 1, 0)], [(1, 2, 0), (2, 1, 0)]]  # 1.5 -> 2 in both R and G
-    out = faces._crops(faces._packed(img), np.array([[1, 1, 4, 4]], dtype=np.float32), 2)[0]
+    out = faces._crops(faces._packed(Image.fromarray(img)), np.array([[1, 1, 4, 4]], dtype=np.float32), 2)[0]
     means = np.floor(img.reshape(2, 2, 2, 2, 3).astype(np.float64).mean(axis=(1, 3)) + 0.5)  # (row, col, channel)
     assert np.array_equal(out, ((means - 127.5) / 128).transpose(2, 0, 1).astype(np.float32))
     assert (out[:, 0, 0] == network_input((255, 255, 255))[:, 0, 0]).all()
