@@ -163,8 +163,8 @@ def _packed(img: Image) -> np.ndarray:
     return np.frombuffer(img.tobytes("raw", "RGBX"), dtype="<u4").reshape(img.height, img.width)
 
 
-_LOW = np.uint32(0x00FF00FF)  # bytes 0 and 2 (R and B; shifted by 8: G and the padding), 8 spare bits above each
-_ROUND = np.uint32(0x00020002)
+_LOW = np.uint32(0x00FF00FF)  # two bytes of a packed pixel, each in a 16-bit lane with 8 spare bits above it
+_ROUND = np.uint32(0x00020002)  # +2 in each lane, so that >> 2 rounds the sum of four samples to nearest
 
 
 def _crops(packed: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -189,12 +189,13 @@ def _crops(packed: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     ys = np.clip((top[:, None] + steps * (bottom - top)[:, None]).astype(np.int64), 0, h - 1)
     samples = packed.reshape(-1)[ys[:, :, None] * w + xs[:, None, :]]  # (n, 2 size, 2 size)
     out = np.empty((boxes.shape[0], 3, size, size), dtype=np.float32)
-    for shift, channels in ((0, (0, 2)), (8, (1,))):
-        lanes = (samples >> np.uint32(shift)) & _LOW if shift else samples & _LOW
+    red_blue = samples & _LOW  # R in bits 0-7, B in bits 16-23
+    green = (samples >> np.uint32(8)) & _LOW  # G in bits 0-7 (the padding byte in bits 16-23 is not read)
+    for lanes, planes in ((red_blue, ((0, 0), (2, 16))), (green, ((1, 0),))):
         total = lanes[:, 0::2, 0::2] + lanes[:, 1::2, 0::2] + lanes[:, 0::2, 1::2] + lanes[:, 1::2, 1::2]
-        mean = (total + _ROUND) >> np.uint32(2)
-        for lane, channel in enumerate(channels):
-            out[:, channel] = (mean >> np.uint32(16 * lane)) & np.uint32(0xFF) if lane else mean & np.uint32(0xFF)
+        mean = (total + _ROUND) >> np.uint32(2)  # (sum + 2) // 4 in each lane
+        for channel, bit in planes:
+            out[:, channel] = (mean >> np.uint32(bit)) & np.uint32(0xFF)
     out -= 127.5
     out *= 0.0078125
     out[empty] = -127.5 * 0.0078125
