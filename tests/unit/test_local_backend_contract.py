@@ -220,3 +220,23 @@ def test_the_module_level_classify_keeps_one_classifier_per_variant_and_limits(m
     assert local.classify_bytes(b"b", limits=five, variant="int8") == ("int8", 5, b"b")
     assert local.classify_bytes(b"c") == ("fp32", local.DEFAULT_LIMITS.max_labels, b"c")
     assert built == [(five, "int8"), (local.DEFAULT_LIMITS, "fp32")]
+
+
+@pytest.mark.usefixtures("no_sessions")
+def test_the_face_detector_runs_on_one_thread_however_many_cpus_the_classifier_uses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Its networks are too small to split: a second thread costs more CPU time for the same faces (bench/faces.py).
+    pytest.importorskip("onnxruntime")
+    from photosort import faces
+
+    monkeypatch.setattr(faces, "_SESSIONS", {})
+    monkeypatch.setattr(local, "_threads", lambda: 3)
+
+    local.LocalClassifier(variant="int8")
+
+    assert sorted(faces._SESSIONS) == ["onet", "pnet", "rnet"]
+    for session in faces._SESSIONS.values():
+        options = session.get_session_options()
+        assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1
+    assert local.get_session("int8").get_session_options().intra_op_num_threads == 3
