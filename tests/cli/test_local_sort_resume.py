@@ -6,6 +6,7 @@ Sample photos come from installed packages (``photosort_local.samples``); the sy
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -195,6 +196,7 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     uploads = find_inputs([str(tmp_path / "lib")])
     job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=2)
     held: list[tuple[int, int, int]] = []
+    alive: list[tuple[int, int]] = []  # S3 objects and DynamoDB items that moto still holds anywhere in memory
 
     def measure(_outcome: object) -> None:
         pool = job._pool
@@ -214,6 +216,11 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
             stack.state_machine_arn
         )
         held.append((objects, records, len(machine.executions)))
+        from moto.dynamodb.models.dynamo_type import Item
+        from moto.s3.models import FakeKey
+
+        gc.collect()
+        alive.append(tuple(sum(1 for o in gc.get_objects() if type(o) is cls) for cls in (FakeKey, Item)))
 
     summary = job.run(uploads, measure)
     assert summary.processed == 12 and summary.statuses["rejected"] == 3
@@ -221,6 +228,11 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     # at most the window's photos are in the stack at once (some objects under heads/ etc. may exist: none here)
     assert max(h[0] for h in held) <= 2 and max(h[1] for h in held) <= 2 and max(h[2] for h in held) <= 2
     assert held[-1] == (0, 0, 0)
+    # and the bytes are gone from memory, not only from the bucket: the S3 objects alive are the deployment's
+    # artifacts and the photos in flight, and the DynamoDB items grow only by the hash claims and the
+    # near-duplicate index entries (a few per photo), not by every item and copy moto ever made
+    assert max(k for k, _ in alive) - min(k for k, _ in alive) <= 2 * 3
+    assert alive[-1][1] - alive[0][1] <= 6 * len(alive)
 
 
 @pytest.mark.parametrize("jobs", ["0", "x"])

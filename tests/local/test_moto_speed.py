@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from typing import Any
 
@@ -137,3 +138,68 @@ def test_a_backends_url_table_is_built_once_and_is_moto_s() -> None:
     assert backend.urls is first
     original = BaseBackend.urls.fget.__wrapped__  # type: ignore[attr-defined]
     assert original(backend) == first
+
+
+def _live(cls: type) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is cls)
+
+
+def test_a_deleted_s3_object_and_its_bytes_are_freed() -> None:
+    from moto.s3.models import FakeKey
+
+    moto_patches.install()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bucket-b")
+        s3.put_object(Bucket="bucket-b", Key="kept", Body=b"k")
+        before = _live(FakeKey)
+        for i in range(20):
+            s3.put_object(Bucket="bucket-b", Key=f"gone{i}", Body=b"x" * 100_000)
+            s3.copy_object(Bucket="bucket-b", Key=f"copy{i}", CopySource={"Bucket": "bucket-b", "Key": f"gone{i}"})
+            s3.delete_object(Bucket="bucket-b", Key=f"gone{i}")
+            s3.delete_object(Bucket="bucket-b", Key=f"copy{i}")
+        assert _live(FakeKey) <= before  # moto alone keeps all 40 (and their 4 MB)
+        tracked = list(FakeKey.instances_tracked)  # type: ignore[attr-defined]
+        assert any(k.name == "kept" for k in tracked) and not any(k.name.startswith("gone") for k in tracked)
+        assert s3.get_object(Bucket="bucket-b", Key="kept")["Body"].read() == b"k"
+
+
+def test_the_engine_forgets_its_finished_threads() -> None:
+    import json
+    import time
+
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from photosort_local.stack import MOTO_CONFIG
+
+    moto_patches.install()
+    with mock_aws(config=MOTO_CONFIG):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="m",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        arns = [sfn.start_execution(stateMachineArn=machine, name=f"e{i}")["executionArn"] for i in range(30)]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(sfn.describe_execution(executionArn=a)["status"] == "SUCCEEDED" for a in arns):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+    assert len([t for t in TMP_THREADS if not t.is_alive()]) < 5  # moto alone keeps 2 per execution
+
+
+def test_the_engine_parses_each_json_path_once_and_finds_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    moto_patches.install()
+    data = {"a": {"b": [1, 2, {"c": "x"}]}, "d": "e"}
+    paths = ["$.a.b[2].c", "$.a.b[*]", "$.a.b[0]", "$.d", "$"]
+    assert json_path.parse("$.a.b[2].c") is json_path.parse("$.a.b[2].c")
+    cached = [json_path.extract_json(p, data) for p in paths]
+    with pytest.raises(json_path.NoSuchJsonPathError):
+        json_path.extract_json("$.a.missing", data)
+    monkeypatch.setattr(json_path, "parse", json_path.parse.__wrapped__)  # moto's own, parsing every time
+    assert [json_path.extract_json(p, data) for p in paths] == cached
