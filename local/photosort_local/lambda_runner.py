@@ -187,6 +187,14 @@ class LambdaRunner:
             self._containers[spec.name] = container
             return container
 
+    def warm(self) -> None:
+        """Start every registered function's container now, as its first invocation would (a cold start
+        ahead of time). An initialisation error is left for that invocation to report."""
+        for name, spec in list(self.specs.items()):
+            if name == spec.name:
+                with contextlib.suppress(Exception):
+                    self._container(spec)
+
     # -- invoke ---------------------------------------------------------------------------------------------
     def invoke(self, name_or_arn: str, payload: bytes | str | None) -> Invocation:
         spec = self.specs[name_or_arn.split(":$LATEST")[0]]

@@ -27,6 +27,9 @@ thousands of executions):
     strings, numbers, booleans, None) a plain recursive copy gives the same result several times faster;
     anything else still goes to ``copy.deepcopy``.
 
+13-15 (:mod:`photosort_local.moto_speed`): DynamoDB Query reads only the queried partition; moto's request
+    routing stops re-importing S3's URL module and rebuilding every backend's URL table on every request.
+
 :func:`install` applies them once per process and refuses a moto version they were not tested against.
 """
 
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from photosort_local import moto_fidelity
+from photosort_local import moto_fidelity, moto_speed
 from photosort_local.lambda_runner import LambdaRunner
 from photosort_local.moto_pin import patch_once
 
@@ -82,6 +85,7 @@ def install() -> None:
     _patch_engine_lambda_client()
     _patch_program_pool()
     _patch_state_copies()
+    moto_speed.install()  # 13-15
 
 
 # 1 ---------------------------------------------------------------------------------------------------------

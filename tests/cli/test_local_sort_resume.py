@@ -6,6 +6,7 @@ Sample photos come from installed packages (``photosort_local.samples``); the sy
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -94,15 +95,19 @@ def test_link_and_move_from_the_command_line(cli, tmp_path: Path, copy_sample) -
     assert both.value.code == 2
 
 
-def _children(pid: int) -> list[int]:
-    found = []
+def _descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: the workers, and the workers they forked."""
+    children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], list(children.get(pid, []))
+    while todo:
+        found.append(todo.pop())
+        todo.extend(children.get(found[-1], []))
     return found
 
 
@@ -133,14 +138,14 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(cli, tmp_path: 
         deadline = time.monotonic() + 300
         while _sorted_count(out) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        workers = _children(proc.pid)
+        workers = _descendants(proc.pid)
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(30)
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert workers, "the sort ran no worker processes"
+    assert len(workers) >= 3, "the sort ran fewer than 2 workers (and the resource tracker)"
     deadline = time.monotonic() + 60
     while any(Path(f"/proc/{pid}").exists() for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -191,6 +196,7 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     uploads = find_inputs([str(tmp_path / "lib")])
     job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=2)
     held: list[tuple[int, int, int]] = []
+    alive: list[tuple[int, int]] = []  # S3 objects and DynamoDB items that moto still holds anywhere in memory
 
     def measure(_outcome: object) -> None:
         pool = job._pool
@@ -210,6 +216,11 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
             stack.state_machine_arn
         )
         held.append((objects, records, len(machine.executions)))
+        from moto.dynamodb.models.dynamo_type import Item
+        from moto.s3.models import FakeKey
+
+        gc.collect()
+        alive.append(tuple(sum(1 for o in gc.get_objects() if type(o) is cls) for cls in (FakeKey, Item)))
 
     summary = job.run(uploads, measure)
     assert summary.processed == 12 and summary.statuses["rejected"] == 3
@@ -217,6 +228,11 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     # at most the window's photos are in the stack at once (some objects under heads/ etc. may exist: none here)
     assert max(h[0] for h in held) <= 2 and max(h[1] for h in held) <= 2 and max(h[2] for h in held) <= 2
     assert held[-1] == (0, 0, 0)
+    # and the bytes are gone from memory, not only from the bucket: the S3 objects alive are the deployment's
+    # artifacts and the photos in flight, and the DynamoDB items grow only by the hash claims and the
+    # near-duplicate index entries (a few per photo), not by every item and copy moto ever made
+    assert max(k for k, _ in alive) - min(k for k, _ in alive) <= 2 * 3
+    assert alive[-1][1] - alive[0][1] <= 6 * len(alive)
 
 
 @pytest.mark.parametrize("jobs", ["0", "x"])

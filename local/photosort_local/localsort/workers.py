@@ -17,8 +17,11 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import random
 import signal
+import sys
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,7 +31,7 @@ if TYPE_CHECKING:
 
 STALL_TIMEOUT = 180.0  # seconds an execution may run before it counts as stuck
 POLL = 0.005
-MALLOC_ARENA_ENV = "MALLOC_ARENA_MAX"
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
 START_TIMEOUT = 600.0  # a worker's stack deploys in seconds; a loaded machine can take much longer
 
 
@@ -60,12 +63,19 @@ class StackWorker:
 
         self._stack: EmbeddedStack = EmbeddedStack(parameters=parameters)
         self._stack.start()
-        self._arns: dict[str, str] = {}
+        self._arns: dict[str, tuple[str, dict[str, Any]]] = {}  # source key -> (execution arn, its event)
         self._pending: dict[str, tuple[Task, float]] = {}
         moto_patches.add_execution_listener(self._on_execution)
         from moto.stepfunctions.responses import get_backend
 
         self._backend = get_backend(self._stack.state_machine_arn.split(":")[4], self._stack.region)
+
+    def warm(self) -> None:
+        """Initialise every function's container now (import its handler, load its models), as the first
+        invocation would."""
+        runner = self._stack.runner
+        if runner is not None:
+            runner.warm()
 
     def close(self) -> None:
         from photosort_local import moto_patches
@@ -77,7 +87,7 @@ class StackWorker:
         from photosort.storage import key_candidates
 
         key = event.get("detail", {}).get("object", {}).get("key", "")
-        self._arns[key_candidates(key)[0]] = arn
+        self._arns[key_candidates(key)[0]] = (arn, event)
 
     @property
     def pending(self) -> int:
@@ -99,7 +109,7 @@ class StackWorker:
 
         done: list[Result] = []
         for key, (task, started) in list(self._pending.items()):
-            arn = self._arns.get(key)
+            arn = self._arns.get(key, ("", {}))[0] or None
             if arn is None:
                 done.append(self._finish(task, None, "no execution started for this upload"))
             elif _settled(self._backend.describe_execution(arn)):
@@ -112,18 +122,16 @@ class StackWorker:
         from photosort.repository import Repository
 
         del self._pending[task.key]
-        self._arns.pop(task.key, None)
+        _arn, event = self._arns.pop(task.key, ("", {}))
         repo = Repository(self._stack.client("dynamodb"), self._stack.table)
-        # Every finished photo's record is deleted below: the table holds only the records of photos in flight.
-        records = [r for r in repo.scan_images() if r.source_key == task.key]
-        record = max(records, key=lambda r: r.updated_at) if records else None
+        record = next((r for r in map(repo.get, _image_ids(event)) if r is not None), None)
         if record is None and error is None and arn is not None:
             outcome = self._stack.outcome(arn)
             error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
         if arn is not None:
             self._stack.forget(arn)
-        for stale in records:
-            self._clean(stale)
+        if record is not None:
+            self._clean(record)
         self._delete_object(task.key)
         if record is None:
             return Result(task.seq, None, error or "no record was written")
@@ -149,6 +157,28 @@ class StackWorker:
             )
             for item in found.get("Items", []):
                 db.delete_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]})
+
+
+def _image_ids(event: dict[str, Any]) -> list[str]:
+    """The ids the workflow gives the record of the upload ``event`` announced (one per form of its key: the
+    event's key is URL-encoded, and Inspect names the record after the key it found)."""
+    from photosort.models import ObjectRef
+    from photosort.pipeline import image_id
+    from photosort.storage import key_candidates
+
+    detail = event.get("detail", {})
+    obj = detail.get("object", {})
+    if not obj.get("key"):
+        return []
+    ref = ObjectRef(
+        bucket=detail.get("bucket", {}).get("name", ""),
+        key=obj["key"],
+        size=int(obj.get("size") or 0),
+        etag=obj.get("etag") or None,
+        version_id=obj.get("version-id") or None,
+        sequencer=obj.get("sequencer") or None,
+    )
+    return [image_id(ref.model_copy(update={"key": key})) for key in key_candidates(ref.key)]
 
 
 class Pool(Protocol):
@@ -188,67 +218,110 @@ class InlinePool:
         self._worker.close()
 
 
-def _serve(index: int, parameters: dict[str, str], tasks: Any, results: Any) -> None:
-    """A worker process: start the stack, then sort what arrives on ``tasks`` until None."""
+def _serve(jobs: int, parameters: dict[str, str], tasks: list[Any], results: Any) -> None:
+    """The first worker process: start and warm one stack, fork the other workers from it, then be worker 0.
+
+    Forking after the stack is deployed and every function's container is initialised (handlers imported,
+    models loaded) gives each worker its own copy of that stack without deploying it again, and the pages
+    none of them writes to (moto's and the libraries' code and data, the models' weights) stay shared.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
     from photosort_local.cli.common import quiet_libraries
 
     quiet_libraries()
-    try:
-        worker = StackWorker(parameters)
-    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run with it
-        results.put(("failed", index, f"{type(exc).__name__}: {exc}"))
-        return
-    results.put(("ready", index, None))
     parent = os.getppid()
     try:
-        while True:
+        worker = StackWorker(parameters)
+        worker.warm()
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the run with it
+        results.put(("failed", 0, f"{type(exc).__name__}: {exc}"))
+        return
+    children: dict[int, int] = {}
+    for index in range(1, jobs):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # native library threads are idle (tested)
+            pid = os.fork()
+        if pid == 0:
+            random.seed()
+            code = 0
             try:
-                item = tasks.get_nowait() if worker.pending else tasks.get(timeout=0.5)
-            except queue.Empty:
-                item = ()
-            if item is None or os.getppid() != parent:  # stopped, or the parent was killed: do not linger
-                return
-            if item:
-                failed = worker.submit(item)
-                if failed is not None:
-                    results.put(("result", index, failed))
-                continue  # take every waiting task before polling
-            for result in worker.poll():
-                results.put(("result", index, result))
-            if worker.pending:
-                time.sleep(POLL)
+                _work(index, worker, tasks[index], results, os.getppid(), {})
+            except BaseException:  # noqa: BLE001 - the parent sees the exit code
+                code = 1
+            finally:
+                sys.stdout.flush()
+                os._exit(code)  # no clean-up of the copied stack: the first worker owns its files
+        children[pid] = index
+    try:
+        _work(0, worker, tasks[0], results, parent, children)
     finally:
+        orphaned = os.getppid() != parent  # the parent was killed: the other workers are not told to stop
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError, ChildProcessError):
+                if orphaned:
+                    os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
         worker.close()
 
 
+def _work(index: int, worker: StackWorker, tasks: Any, results: Any, parent: int, children: dict[int, int]) -> None:
+    """Sort what arrives on ``tasks`` until None, or until ``parent`` is gone; report dead ``children``."""
+    results.put(("ready", index, None))
+    while True:
+        try:
+            item = tasks.get_nowait() if worker.pending else tasks.get(timeout=0.5)
+        except queue.Empty:
+            item = ()
+        if item is None or os.getppid() != parent:  # stopped, or the parent was killed: do not linger
+            return
+        if children:
+            _report_dead(children, results)
+        if item:
+            failed = worker.submit(item)
+            if failed is not None:
+                results.put(("result", index, failed))
+            continue  # take every waiting task before polling
+        for result in worker.poll():
+            results.put(("result", index, result))
+        if worker.pending:
+            time.sleep(POLL)
+
+
+def _report_dead(children: dict[int, int], results: Any) -> None:
+    try:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        return
+    if pid and pid in children:
+        results.put(("died", children.pop(pid), f"exit status {status}"))
+
+
 class ProcessPool:
-    """One :class:`StackWorker` per process; their stacks deploy in parallel."""
+    """``jobs`` worker processes, each with its own stack: the first deploys and warms it, then forks the rest."""
 
     def __init__(self, jobs: int, parameters: dict[str, str]) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or moto state
         self.jobs = jobs
         self._results: Any = context.Queue()
         self._tasks: list[Any] = [context.Queue() for _ in range(jobs)]
-        self._processes = [
-            context.Process(
-                target=_serve,
-                args=(n, parameters, self._tasks[n], self._results),
-                name=f"photosort-sort-worker-{n}",
-                daemon=True,
-            )
-            for n in range(jobs)
-        ]
+        self._process = context.Process(
+            target=_serve,
+            args=(jobs, parameters, self._tasks, self._results),
+            name="photosort-sort-worker",
+            daemon=True,
+        )
         # Many short-lived threads (one per execution, one per Lambda invocation) each get a malloc arena of
         # their own by default, and glibc keeps the arenas' freed memory: two arenas keep a worker's RSS flat.
-        saved = os.environ.get(MALLOC_ARENA_ENV)
-        os.environ.setdefault(MALLOC_ARENA_ENV, "2")
+        # One BLAS thread per worker: the workers already use every core.
+        saved = {name: os.environ.get(name) for name in WORKER_ENV}
+        for name, value in WORKER_ENV.items():
+            os.environ.setdefault(name, value)
         try:
-            for process in self._processes:
-                process.start()
+            self._process.start()
         finally:
-            if saved is None:
-                os.environ.pop(MALLOC_ARENA_ENV, None)
+            for name, old in saved.items():
+                if old is None:
+                    os.environ.pop(name, None)
 
     def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
         waiting = set(range(self.jobs))
@@ -266,9 +339,8 @@ class ProcessPool:
             waiting.discard(index)
 
     def _check_alive(self) -> None:
-        for process in self._processes:
-            if not process.is_alive():
-                raise WorkerError(f"sort worker {process.name} died (exit code {process.exitcode})")
+        if not self._process.is_alive():
+            raise WorkerError(f"sort worker {self._process.name} died (exit code {self._process.exitcode})")
 
     def submit(self, worker: int, task: Task) -> None:
         self._tasks[worker].put(task)
@@ -281,7 +353,9 @@ class ProcessPool:
             self._check_alive()
             return found
         while True:
-            _kind, index, result = message
+            kind, index, result = message
+            if kind == "died":
+                raise WorkerError(f"sort worker {index} died ({result})")
             found.append((index, result))
             try:
                 message = self._results.get_nowait()
@@ -292,11 +366,10 @@ class ProcessPool:
         for tasks in self._tasks:
             with contextlib.suppress(Exception):
                 tasks.put(None)
-        for process in self._processes:
-            process.join(30)
-            if process.is_alive():
-                process.terminate()
-                process.join(5)
+        self._process.join(30)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join(5)
 
 
 def start_pool(jobs: int, parameters: dict[str, str]) -> Pool:

@@ -1,0 +1,232 @@
+"""Speed and memory adapters for moto, for ``photosort local sort`` (thousands of executions in one process).
+
+Each one changes how fast moto answers, not what it answers: the same requests get the same responses and
+the same errors, so nothing a client (or AWS) would see differs. Each has a test in
+``tests/local/test_moto_speed.py`` that compares the patched answer with moto's own.
+
+13. DynamoDB Query on a table's own key (no index) reads only the queried partition. moto builds the list of
+    every item of the table and sorts all of it (comparing ``DynamoType`` objects, which re-cast their value
+    at every comparison) for every Query, then keeps the items whose hash key matches and sorts those by range
+    key. The items of one partition are exactly ``table.items[hash_key]``, and moto sorts them by range key
+    itself afterwards, so the result is the same; the cost is O(partition) instead of O(table log table).
+    Queries on an index, and Scan, are unchanged.
+14. moto's S3 backend re-imports (``importlib.reload``) its URL module on every request, because the URL
+    patterns depend on ``MOTO_S3_CUSTOM_ENDPOINTS``. Here the module is reloaded only when that variable
+    changed since the last reload.
+15. moto rebuilds a backend's URL table (every URL pattern x every URL base) on every request. Here it is
+    built once per backend class and URL bases (and the ISO-regions setting it also depends on).
+
+16. moto keeps a strong reference to every model object it ever created (every S3 key with its bytes, every
+    DynamoDB item, including the copies each Query and Scan makes) in a per-class list that only its dashboard
+    and its reset read; a deleted object is never freed. Here the list holds weak references: it still yields
+    every object that is alive (so reset and the dashboard see the same live objects), and a deleted object's
+    memory is freed once nothing else refers to it. moto warns ("S3 key was not disposed of in time") when an
+    S3 key it did not close is freed; that warning is silenced, as freeing it is the point.
+17. moto's Step Functions engine adds every thread it starts (one per execution and more per state) to a
+    module-level list it never empties (LocalStack, where the engine comes from, clears it at shutdown).
+    Finished threads are dropped from it when an execution ends.
+18. The engine parses every JSONPath (``InputPath``, ``ResultPath``, ``$.x`` parameters...) at every use, and
+    jsonpath-ng builds a new parser for each parse. Parsed paths are immutable trees: here each distinct path
+    string is parsed once (an LRU cache of 1,024 paths).
+
+:func:`install` applies them once per process (pinned to moto's version like every adapter).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import importlib
+import os
+import threading
+import warnings
+import weakref
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from photosort_local.moto_pin import patch_once
+
+_partition = threading.local()  # set by the Query adapter for the duration of one Query, in its own thread
+
+
+@patch_once("photosort's moto speed adapters")
+def install() -> None:
+    _patch_query_partition()
+    _patch_s3_url_module()
+    _patch_backend_urls()
+    _patch_weak_instance_tracking()
+    _patch_engine_threads()
+    _patch_jsonpath_cache()
+
+
+# 13 --------------------------------------------------------------------------------------------------------
+def partition_items(table: Any, hash_key: Any) -> list[Any]:
+    """The items stored under one hash key (what ``all_items`` holds with that hash key, in any order)."""
+    stored = table.items.get(hash_key)
+    if stored is None:
+        return []
+    return list(stored.values()) if table.range_key_attr else [stored]
+
+
+def _patch_query_partition() -> None:
+    from moto.dynamodb.models.table import Table
+
+    original_query = Table.query
+    original_all_items = Table.all_items
+
+    def all_items(self: Any) -> list[Any]:
+        scope = getattr(_partition, "scope", None)
+        if scope is not None and scope[0] is self:
+            return partition_items(self, scope[1])
+        return original_all_items(self)
+
+    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        # moto's signature: (hash_key, range_comparison, range_objs, limit, exclusive_start_key,
+        # scan_index_forward, projection_expressions, index_name=None, ...); an index is the 8th argument.
+        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
+        if index_name or hash_key is None or getattr(_partition, "scope", None) is not None:
+            return original_query(self, hash_key, *args, **kwargs)
+        _partition.scope = (self, hash_key)
+        try:
+            return original_query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.scope = None
+
+    Table.all_items = all_items
+    Table.query = query
+
+
+# 14 --------------------------------------------------------------------------------------------------------
+S3_ENDPOINTS_ENV = "MOTO_S3_CUSTOM_ENDPOINTS"
+
+
+def _patch_s3_url_module() -> None:
+    from moto.s3.models import S3Backend
+
+    lock = threading.Lock()
+    loaded: dict[str, Any] = {}
+
+    def _url_module(_self: Any) -> Any:
+        import moto.s3.urls as backend_urls_module
+
+        setting = os.environ.get(S3_ENDPOINTS_ENV, "")
+        with lock:
+            if loaded.get("setting") != setting or loaded.get("module") is not backend_urls_module:
+                backend_urls_module = importlib.reload(backend_urls_module)
+                loaded.update(setting=setting, module=backend_urls_module)
+            return loaded["module"]
+
+    S3Backend._url_module = property(_url_module)
+
+
+# 15 --------------------------------------------------------------------------------------------------------
+def _patch_backend_urls() -> None:
+    from moto import settings
+    from moto.core.base_backend import BaseBackend
+
+    original: Callable[[Any], dict[str, Any]] = BaseBackend.urls.fget
+    cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+    lock = threading.Lock()
+
+    def urls(self: Any) -> dict[str, Any]:
+        module = self._url_module
+        key = (type(self), id(module), tuple(module.url_bases), settings.enable_iso_regions())
+        with lock:
+            found = cache.get(key)
+        if found is None:
+            found = original(self)
+            with lock:
+                cache[key] = found
+        return found
+
+    urls.__wrapped__ = original  # type: ignore[attr-defined]
+    BaseBackend.urls = property(urls)
+
+
+# 16 --------------------------------------------------------------------------------------------------------
+class WeakTracked:
+    """Stands in for a model class's ``instances_tracked`` list: append and iterate, over the live objects."""
+
+    def __init__(self, items: Iterable[Any] = ()) -> None:
+        self._refs: list[Any] = []
+        self._strong: list[Any] = []  # objects that cannot be weakly referenced
+        self._lock = threading.Lock()
+        for item in items:
+            self.append(item)
+
+    def append(self, item: Any) -> None:
+        try:
+            ref = weakref.ref(item)
+        except TypeError:
+            with self._lock:
+                self._strong.append(item)
+            return
+        with self._lock:
+            if len(self._refs) >= 64 and len(self._refs) & (len(self._refs) - 1) == 0:  # at powers of two
+                self._refs = [r for r in self._refs if r() is not None]
+            self._refs.append(ref)
+
+    def __iter__(self) -> Iterator[Any]:
+        with self._lock:
+            refs, strong = list(self._refs), list(self._strong)
+        yield from strong
+        for ref in refs:
+            item = ref()
+            if item is not None:
+                yield item
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+
+def _patch_weak_instance_tracking() -> None:
+    from moto.core.common_models import BaseModel
+
+    def __new__(cls: type[Any], *_args: Any, **_kwargs: Any) -> Any:
+        instance = super(BaseModel, cls).__new__(cls)
+        tracked = cls.__dict__.get("instances_tracked")
+        if not isinstance(tracked, WeakTracked):  # a new class, or moto's reset put a plain list back
+            tracked = WeakTracked(tracked or ())
+            cls.instances_tracked = tracked
+        tracked.append(instance)
+        return instance
+
+    BaseModel.__new__ = __new__
+    warnings.filterwarnings("ignore", message="S3 key was not disposed of in time", category=ResourceWarning)
+
+
+# 17 --------------------------------------------------------------------------------------------------------
+def prune_engine_threads() -> None:
+    """Drop finished threads from the engine's list (in place: other modules hold the same list)."""
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    for thread in [t for t in TMP_THREADS if not t.is_alive()]:
+        with contextlib.suppress(ValueError):  # another execution that ended at the same time removed it
+            TMP_THREADS.remove(thread)
+
+
+def _patch_engine_threads() -> None:
+    from moto.stepfunctions.parser.backend import execution_worker
+
+    worker_cls = execution_worker.ExecutionWorker
+    original = worker_cls._execution_logic
+
+    def _execution_logic(self: Any) -> None:
+        try:
+            original(self)
+        finally:
+            prune_engine_threads()
+
+    worker_cls._execution_logic = _execution_logic
+
+
+# 18 --------------------------------------------------------------------------------------------------------
+JSONPATH_CACHE = 1024
+
+
+def _patch_jsonpath_cache() -> None:
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    for module in (json_path, result_path):
+        module.parse = functools.lru_cache(maxsize=JSONPATH_CACHE)(module.parse)

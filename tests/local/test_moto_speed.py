@@ -1,0 +1,205 @@
+"""The speed adapters 13-15 (``photosort_local.moto_speed``): moto answers the same, with less work."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from photosort_local import moto_patches
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def table() -> Iterator[Any]:
+    """Table "t" (PK, SK; a GSI on "g") holding 5 partitions of 40 items, the adapters installed."""
+    moto_patches.install()
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name=REGION)
+        db.create_table(
+            TableName="t",
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("PK", "SK", "g")],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "ByG",
+                    "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                }
+            ],
+        )
+        for p in range(5):
+            for i in reversed(range(40)):
+                item = {"PK": {"S": f"P{p}"}, "SK": {"S": f"{i:03d}#x"}, "n": {"N": str(i % 7)}, "v": {"S": "y" * i}}
+                if i % 10 == 0:
+                    item["g"] = {"S": "even"}
+                db.put_item(TableName="t", Item=item)
+        yield db
+
+
+def _keys(items: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    return [(i["PK"]["S"], i["SK"]["S"]) for i in items]
+
+
+def _pages(db: Any, **kwargs: Any) -> list[list[tuple[str, str]]]:
+    pages = []
+    while True:
+        resp = db.query(TableName="t", **kwargs)
+        pages.append(_keys(resp["Items"]))
+        if "LastEvaluatedKey" not in resp:
+            return pages
+        kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+
+def test_a_query_returns_its_partition_sorted_paged_filtered_and_projected(table: Any) -> None:
+    expected = [("P2", f"{i:03d}#x") for i in range(40)]
+    assert _pages(table, KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "P2"}}) == [expected]
+    newest = _pages(
+        table,
+        KeyConditionExpression="PK = :p",
+        ExpressionAttributeValues={":p": {"S": "P2"}},
+        ScanIndexForward=False,
+        Limit=15,
+    )
+    assert newest == [expected[::-1][:15], expected[::-1][15:30], expected[::-1][30:]]
+    ranged = table.query(
+        TableName="t",
+        KeyConditionExpression="PK = :p AND begins_with(SK, :s)",
+        FilterExpression="n = :n",
+        ProjectionExpression="SK, n",
+        ExpressionAttributeValues={":p": {"S": "P4"}, ":s": {"S": "01"}, ":n": {"N": "3"}},
+    )
+    assert ranged["Items"] == [{"SK": {"S": "010#x"}, "n": {"N": "3"}}, {"SK": {"S": "017#x"}, "n": {"N": "3"}}]
+    assert ranged["ScannedCount"] == 10 and ranged["Count"] == 2
+    empty = table.query(TableName="t", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "Q"}})
+    assert empty["Items"] == [] and empty["Count"] == 0
+
+
+def test_index_queries_and_scans_still_see_the_whole_table(table: Any) -> None:
+    by_index = table.query(
+        TableName="t", IndexName="ByG", KeyConditionExpression="g = :g", ExpressionAttributeValues={":g": {"S": "even"}}
+    )
+    expected = sorted((f"P{p}", f"{i:03d}#x") for p in range(5) for i in (0, 10, 20, 30))
+    assert sorted(_keys(by_index["Items"])) == expected
+    assert table.scan(TableName="t", Select="COUNT")["Count"] == 200
+
+
+def test_a_query_compares_only_the_items_of_its_partition(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    comparisons = 0
+    less = DynamoType.__lt__
+
+    def counting(self: DynamoType, other: DynamoType) -> bool:
+        nonlocal comparisons
+        comparisons += 1
+        return less(self, other)
+
+    monkeypatch.setattr(DynamoType, "__lt__", counting)
+    table.query(TableName="t", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "P1"}})
+    # sorting 40 items takes at most 40 * log2(40) ~ 213 comparisons; sorting all 200 items takes over 1,000
+    assert 0 < comparisons < 250
+
+
+def test_s3_reloads_its_url_patterns_only_when_the_custom_endpoints_change(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib
+
+    moto_patches.install()
+    reloads: list[str] = []
+    reload = importlib.reload
+    monkeypatch.setattr(importlib, "reload", lambda module: reloads.append(module.__name__) or reload(module))
+    monkeypatch.delenv("MOTO_S3_CUSTOM_ENDPOINTS", raising=False)
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bucket-b")
+        for i in range(5):
+            s3.put_object(Bucket="bucket-b", Key=f"k{i}", Body=b"x")
+        assert reloads.count("moto.s3.urls") <= 1
+        endpoint = "http://photos.example.internal:9000"
+        monkeypatch.setenv("MOTO_S3_CUSTOM_ENDPOINTS", endpoint)
+        custom = boto3.client("s3", region_name=REGION, endpoint_url=endpoint)
+        assert custom.get_object(Bucket="bucket-b", Key="k1")["Body"].read() == b"x"  # the new endpoint is routed
+        assert reloads.count("moto.s3.urls") <= 2
+
+
+def test_a_backends_url_table_is_built_once_and_is_moto_s() -> None:
+    from moto.core.base_backend import BaseBackend
+    from moto.dynamodb.models import dynamodb_backends
+
+    moto_patches.install()
+    backend = dynamodb_backends["123456789012"][REGION]
+    first = backend.urls
+    assert backend.urls is first
+    original = BaseBackend.urls.fget.__wrapped__  # type: ignore[attr-defined]
+    assert original(backend) == first
+
+
+def _live(cls: type) -> int:
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is cls)
+
+
+def test_a_deleted_s3_object_and_its_bytes_are_freed() -> None:
+    from moto.s3.models import FakeKey
+
+    moto_patches.install()
+    with mock_aws():
+        s3 = boto3.client("s3", region_name=REGION)
+        s3.create_bucket(Bucket="bucket-b")
+        s3.put_object(Bucket="bucket-b", Key="kept", Body=b"k")
+        before = _live(FakeKey)
+        for i in range(20):
+            s3.put_object(Bucket="bucket-b", Key=f"gone{i}", Body=b"x" * 100_000)
+            s3.copy_object(Bucket="bucket-b", Key=f"copy{i}", CopySource={"Bucket": "bucket-b", "Key": f"gone{i}"})
+            s3.delete_object(Bucket="bucket-b", Key=f"gone{i}")
+            s3.delete_object(Bucket="bucket-b", Key=f"copy{i}")
+        assert _live(FakeKey) <= before  # moto alone keeps all 40 (and their 4 MB)
+        tracked = list(FakeKey.instances_tracked)  # type: ignore[attr-defined]
+        assert any(k.name == "kept" for k in tracked) and not any(k.name.startswith("gone") for k in tracked)
+        assert s3.get_object(Bucket="bucket-b", Key="kept")["Body"].read() == b"k"
+
+
+def test_the_engine_forgets_its_finished_threads() -> None:
+    import json
+    import time
+
+    from moto.stepfunctions.parser.utils import TMP_THREADS
+
+    from photosort_local.stack import MOTO_CONFIG
+
+    moto_patches.install()
+    with mock_aws(config=MOTO_CONFIG):
+        sfn = boto3.client("stepfunctions", region_name=REGION)
+        machine = sfn.create_state_machine(
+            name="m",
+            definition=json.dumps({"StartAt": "P", "States": {"P": {"Type": "Pass", "End": True}}}),
+            roleArn="arn:aws:iam::123456789012:role/r",
+        )["stateMachineArn"]
+        arns = [sfn.start_execution(stateMachineArn=machine, name=f"e{i}")["executionArn"] for i in range(30)]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if all(sfn.describe_execution(executionArn=a)["status"] == "SUCCEEDED" for a in arns):
+                break
+            time.sleep(0.05)
+        time.sleep(0.2)
+    assert len([t for t in TMP_THREADS if not t.is_alive()]) < 5  # moto alone keeps 2 per execution
+
+
+def test_the_engine_parses_each_json_path_once_and_finds_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    moto_patches.install()
+    data = {"a": {"b": [1, 2, {"c": "x"}]}, "d": "e"}
+    paths = ["$.a.b[2].c", "$.a.b[*]", "$.a.b[0]", "$.d", "$"]
+    assert json_path.parse("$.a.b[2].c") is json_path.parse("$.a.b[2].c")
+    cached = [json_path.extract_json(p, data) for p in paths]
+    with pytest.raises(json_path.NoSuchJsonPathError):
+        json_path.extract_json("$.a.missing", data)
+    monkeypatch.setattr(json_path, "parse", json_path.parse.__wrapped__)  # moto's own, parsing every time
+    assert [json_path.extract_json(p, data) for p in paths] == cached
