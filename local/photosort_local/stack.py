@@ -26,7 +26,15 @@ from typing import Any
 
 import boto3
 
-from photosort_local import bedrock_adapter, checkout, lambda_errors, moto_patches, sam, schedule_rules
+from photosort_local import (
+    bedrock_adapter,
+    checkout,
+    lambda_errors,
+    moto_distributed_map,
+    moto_patches,
+    sam,
+    schedule_rules,
+)
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 TEMPLATE = checkout.TEMPLATE
@@ -124,6 +132,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_patches.install()
+        moto_distributed_map.install()
         bedrock_adapter.install()
         lambda_errors.install()
         schedule_rules.install()
