@@ -259,6 +259,16 @@ class EmbeddedStack:
                 )
             )
 
+    def update_function_environment(self, function_name: str, changes: dict[str, str]) -> None:
+        """Change one function's environment as a stack update would (moto's configuration and the runner's)."""
+        if self.runner is None:
+            raise StackError("functions can only be updated while the stack is running")
+        lam = self.client("lambda")
+        current = lam.get_function_configuration(FunctionName=function_name).get("Environment", {})
+        variables = {**current.get("Variables", {}), **changes}
+        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
+        self.runner.reconfigure(function_name, variables)
+
     # -- executions ----------------------------------------------------------------------------------------
     def _on_execution(self, arn: str, event: dict[str, Any]) -> None:
         with self._exec_lock:
