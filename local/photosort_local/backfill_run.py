@@ -104,7 +104,8 @@ def plan_run(client: ClientFactory, target: Target, options: backfill.RunOptions
     env = _environment(client, target.function)
     settings = Settings.from_env(env)
     rules = _rules(client, settings)
-    concurrency = backfill.BackfillSettings.from_env(_environment(client, target.lock_function)).max_concurrency
+    lock_settings = backfill.BackfillSettings.from_env(_environment(client, target.lock_function))
+    concurrency = lock_settings.concurrency(options.mode)
     made: list[Any] = []
 
     def backend() -> Any:

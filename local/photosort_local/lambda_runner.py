@@ -139,7 +139,7 @@ class LambdaRunner:
         self.specs[spec.arn] = spec
 
     def reconfigure(self, name_or_arn: str, environment: dict[str, str]) -> None:
-        """A configuration update, as Lambda applies one: new environment, and the next invoke starts a new container."""
+        """A configuration update as Lambda applies one: the new environment, and a new container on the next invoke."""
         spec = self.specs[name_or_arn]
         updated = dataclasses.replace(spec, environment=dict(environment))
         self.register(updated)

@@ -265,7 +265,7 @@ class EmbeddedStack:
             raise StackError("functions can only be updated while the stack is running")
         lam = self.client("lambda")
         current = lam.get_function_configuration(FunctionName=function_name).get("Environment", {})
-        variables = {**current.get("Variables", {}), **changes}
+        variables = {k: str(v) for k, v in {**current.get("Variables", {}), **changes}.items()}
         lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
         self.runner.reconfigure(function_name, variables)
 

@@ -28,6 +28,7 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
         "evaluate",
         "cost",
         "replay-dlq",
+        "backfill",
         "labels",
         "near-duplicates",
         "devset",
@@ -35,7 +36,10 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
     assert all(parser.get_default("run") in runs for parser in commands.values())
 
 
-@pytest.mark.parametrize("argv", [["demo"], ["local", "sort", "x", "--out", "y"], ["album", "pets"], ["cost"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["demo"], ["local", "sort", "x", "--out", "y"], ["album", "pets"], ["cost"], ["backfill", "--mode", "ingest"]],
+)
 def test_arguments_reach_the_modules_run(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
 

@@ -289,3 +289,22 @@ def test_reclassify_after_a_backend_change(harness: Harness) -> None:
     _desc, again = run(stack, "reclassify")
     assert again.outcomes["current"] == len(placed)
     assert again.outcomes["moved"] == 0
+
+
+def test_the_cli_plans_runs_and_reports(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    # GIVEN the stack after the runs above (nothing left to reroute)
+    from photosort_local.cli import main
+
+    # WHEN `photosort backfill --dry-run`, then the run itself, go through the CLI
+    assert main(["backfill", "--stack", "backfill", "--mode", "reroute", "--dry-run"]) == 0
+    planned = capsys.readouterr().out
+    assert main(["backfill", "--stack", "backfill", "--mode", "ingest", "--prefix", "nothing-here/"]) == 0
+    ran = capsys.readouterr().out
+    assert main(["backfill", "--stack", "no-such-stack", "--mode", "ingest"]) == 1
+
+    # THEN the plan has the counts, the diff table, the cost and the duration; the report has the totals
+    assert "Dry run: reroute" in planned and "nothing was changed" in planned
+    assert "(no photo changes album)" in planned
+    assert "Estimated cost: $" in planned and "at MaxConcurrency 100" in planned
+    assert ": SUCCEEDED" in ran and "OUTCOME" in ran
+    assert "cannot read stack no-such-stack" in capsys.readouterr().err

@@ -516,7 +516,12 @@ class BackfillSettings(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
 
     max_concurrency: int = Field(10, ge=1, le=10_000, alias=constants.BACKFILL_MAX_CONCURRENCY)
+    # a reroute never calls the backend: only Lambda, S3 and DynamoDB bound it
+    reroute_concurrency: int = Field(100, ge=1, le=10_000, alias=constants.BACKFILL_REROUTE_CONCURRENCY)
     lock_seconds: int = Field(86_400, ge=60, alias=constants.BACKFILL_LOCK_SECONDS)
+
+    def concurrency(self, mode: Mode) -> int:
+        return self.reroute_concurrency if mode is Mode.REROUTE else self.max_concurrency
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> BackfillSettings:
@@ -534,7 +539,7 @@ def lock_step(lock: BackfillLock, request: LockRequest, settings: BackfillSettin
     if request.options is None:
         raise ValueError("acquire needs the run's options (mode, prefix, all)")
     lock.acquire(request.execution, request.options.mode.value, now, timedelta(seconds=settings.lock_seconds))
-    return {**request.options.model_dump(mode="json"), "max_concurrency": settings.max_concurrency}
+    return {**request.options.model_dump(mode="json"), "max_concurrency": settings.concurrency(request.options.mode)}
 
 
 # -- plans (--dry-run) and reports ----------------------------------------------------------------------------------

@@ -47,6 +47,7 @@ STATE_MACHINE_ARN = "PHOTOSORT_STATE_MACHINE_ARN"
 
 # The backfill (functions/backfill, functions/backfill_lock): children at once, and how long a lock may be held.
 BACKFILL_MAX_CONCURRENCY = "PHOTOSORT_BACKFILL_MAX_CONCURRENCY"
+BACKFILL_REROUTE_CONCURRENCY = "PHOTOSORT_BACKFILL_REROUTE_CONCURRENCY"
 BACKFILL_LOCK_SECONDS = "PHOTOSORT_BACKFILL_LOCK_SECONDS"
 
 # The albums API (functions/api) and the gallery page.

@@ -190,3 +190,35 @@ def estimate(
             else:
                 est.items.append(line)
     return est
+
+
+DEFAULT_CONCURRENCY = {"local": 100, "rekognition": 12, "custom-labels": 1, "sagemaker": 4, "bedrock": 16}
+"""The template's Mappings BackfillConcurrency (tests/cost/test_backfill_cost.py checks they agree)."""
+REROUTE_CONCURRENCY = 100  # PHOTOSORT_BACKFILL_REROUTE_CONCURRENCY's default: a reroute never calls the backend
+
+
+def table(photos: int = 1_000_000) -> list[dict[str, Any]]:
+    """Cost and run time of each mode per backend for ``photos`` photos, every one touched (README figures)."""
+    rows = []
+    for backend, concurrency in DEFAULT_CONCURRENCY.items():
+        for mode in MODES:
+            concurrency_here = REROUTE_CONCURRENCY if mode == "reroute" else concurrency
+            est = estimate(mode, photos, backend=backend, max_concurrency=concurrency_here)
+            rows.append(
+                {
+                    "backend": backend,
+                    "mode": mode,
+                    "max_concurrency": concurrency_here,
+                    "cost": round(est.total, 2),
+                    "hours": round(est.duration_s / 3600, 1),
+                }
+            )
+    return rows
+
+
+if __name__ == "__main__":  # python -m photosort_local.cost.backfill
+    print(f"{'BACKEND':<14}{'MODE':<12}{'CONCURRENCY':>12}{'$ / 1M':>10}{'HOURS':>8}")
+    for row in table():
+        print(
+            f"{row['backend']:<14}{row['mode']:<12}{row['max_concurrency']:>12}{row['cost']:>10,.2f}{row['hours']:>8}"
+        )
