@@ -166,27 +166,28 @@ def wait(sfn: Any, execution_arn: str, *, timeout: float = 3600.0, poll: float =
         time.sleep(poll)
 
 
-def _manifest_key(s3: Any, bucket: str, execution_arn: str, output: dict[str, Any] | None) -> str | None:
+def _manifest_key(s3: Any, sfn: Any, execution_arn: str, output: dict[str, Any] | None) -> str | None:
     details = (output or {}).get("results", {}).get("ResultWriterDetails")
     if details:
         key: str = details["Key"]
         return key
-    # a failed run has no output: find its manifest by the Map Run ARN, which names the execution
-    name = execution_arn.rsplit(":", 1)[-1]
-    for key in keys(s3, bucket, backfill.REPORTS_PREFIX):
-        if key.endswith("/manifest.json"):
-            manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-            if f"/{name}:" in manifest.get("MapRunArn", ""):
-                return key
-    return None
+    # a failed run has no output: its Map Run's id names the ResultWriter's folder
+    runs = sfn.list_map_runs(executionArn=execution_arn).get("mapRuns", [])
+    if not runs:
+        return None
+    return f"{backfill.REPORTS_PREFIX}{runs[0]['mapRunArn'].rsplit(':', 1)[-1]}/manifest.json"
 
 
-def load_report(s3: Any, bucket: str, execution_arn: str, desc: dict[str, Any]) -> backfill.Report:
+def load_report(s3: Any, sfn: Any, bucket: str, execution_arn: str, desc: dict[str, Any]) -> backfill.Report:
+    """The run's report from its ResultWriter files (empty when it failed before its Map Run started)."""
     output = json.loads(desc["output"]) if desc.get("output") else None
-    key = _manifest_key(s3, bucket, execution_arn, output)
+    key = _manifest_key(s3, sfn, execution_arn, output)
     if key is None:
         return backfill.Report()
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    try:
+        manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return backfill.Report()
     entries: list[dict[str, Any]] = []
     for files in manifest.get("ResultFiles", {}).values():
         for f in files:

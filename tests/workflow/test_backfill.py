@@ -50,7 +50,7 @@ def start(stack: EmbeddedStack, mode: str, prefix: str = "", *, everything: bool
 def finish(stack: EmbeddedStack, arn: str) -> tuple[dict[str, Any], backfill.Report]:
     desc = backfill_run.wait(stack.client("stepfunctions"), arn, timeout=900, poll=0.2)
     stack.wait_idle(timeout=300)
-    return desc, backfill_run.load_report(stack.s3, stack.bucket, arn, desc)
+    return desc, backfill_run.load_report(stack.s3, stack.client("stepfunctions"), stack.bucket, arn, desc)
 
 
 def run(stack: EmbeddedStack, mode: str, prefix: str = "", **kw: Any) -> tuple[dict[str, Any], backfill.Report]:
@@ -162,6 +162,35 @@ def test_an_interrupted_ingest_resumes_without_redoing_finished_items(harness: H
     after = [r for r in harness.repo.scan_images() if r.source_key in keys]
     assert len(after) == 300
     assert all(r.updated_at == done_before[r.source_key] for r in after if r.source_key in done_before)
+
+
+def test_a_failed_batch_fails_the_run_is_reported_and_a_rerun_finishes_it(harness: Harness) -> None:
+    # GIVEN 10 objects (one batch) and a backfill function that crashes on every attempt of that batch
+    stack = harness.stack
+    for i in range(10):
+        put(harness, f"crashy/{i:02d}.txt", b"crashy %d" % i)
+    runner = stack.runner
+    assert runner is not None
+    runner.inject(stack.outputs["BackfillFunctionName"], "crash", times=3)  # the first try and both retries
+
+    # WHEN the ingest runs
+    desc, report = run(stack, "ingest", "crashy/")
+
+    # THEN the run fails over its 5% threshold, the lock is released, and the report names every key and why
+    assert desc["status"] == "FAILED" and desc["error"] == "BackfillFailed"
+    assert "threshold" in desc["cause"]
+    assert report.failed_batches == 1
+    assert sorted(f["key"] for f in report.failed_items) == [f"crashy/{i:02d}.txt" for i in range(10)]
+    assert all("Runtime exited" in f["reason"] or "Lambda" in f["reason"] for f in report.failed_items)
+    from photosort_local.cli.backfill import report_text
+
+    text = report_text("arn:x", desc["status"], report, desc["error"])
+    assert "Failed items (10)" in text and "redrive-execution --execution-arn arn:x" in text
+    # AND running the same command again sorts them (nothing was lost or half-done)
+    again, second = run(stack, "ingest", "crashy/")
+    assert again["status"] == "SUCCEEDED", again
+    assert second.outcomes == {"rejected": 10}
+    assert harness.keys("crashy/") == []
 
 
 def _settle(harness: Harness, prefix: str) -> None:

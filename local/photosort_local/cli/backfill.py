@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _print_report(client: Any, target: backfill_run.Target, args: argparse.Namespace, arn: str, desc: Any) -> int:
-    report = backfill_run.load_report(client("s3"), target.bucket, arn, desc)
+    report = backfill_run.load_report(client("s3"), client("stepfunctions"), target.bucket, arn, desc)
     if args.json:
         print(json.dumps({"execution": arn, "status": desc["status"], **report.as_dict()}, indent=2))
     else:
