@@ -166,7 +166,7 @@ def wait(sfn: Any, execution_arn: str, *, timeout: float = 3600.0, poll: float =
         time.sleep(poll)
 
 
-def _manifest_key(s3: Any, sfn: Any, execution_arn: str, output: dict[str, Any] | None) -> str | None:
+def _manifest_key(sfn: Any, execution_arn: str, output: dict[str, Any] | None) -> str | None:
     details = (output or {}).get("results", {}).get("ResultWriterDetails")
     if details:
         key: str = details["Key"]
@@ -181,7 +181,7 @@ def _manifest_key(s3: Any, sfn: Any, execution_arn: str, output: dict[str, Any] 
 def load_report(s3: Any, sfn: Any, bucket: str, execution_arn: str, desc: dict[str, Any]) -> backfill.Report:
     """The run's report from its ResultWriter files (empty when it failed before its Map Run started)."""
     output = json.loads(desc["output"]) if desc.get("output") else None
-    key = _manifest_key(s3, sfn, execution_arn, output)
+    key = _manifest_key(sfn, execution_arn, output)
     if key is None:
         return backfill.Report()
     try:
