@@ -71,3 +71,13 @@ def test_a_missing_run_time_module_is_not_blamed_on_the_extra(monkeypatch: pytes
 
     with pytest.raises(ModuleNotFoundError):
         main(["demo"])
+
+
+def test_local_backfill_is_backfill_against_the_served_stack() -> None:
+    from photosort_local.cli import backfill
+
+    args = build_parser().parse_args(["local", "backfill", "--mode", "reroute", "--dry-run"])
+
+    assert args.local_command == "backfill" and args.mode == "reroute" and args.dry_run
+    assert args.endpoint_url == backfill.LOCAL_ENDPOINT == "http://127.0.0.1:5000"
+    assert build_parser().parse_args(["backfill", "--mode", "reroute"]).endpoint_url is None
