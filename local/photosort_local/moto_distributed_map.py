@@ -13,7 +13,7 @@ moto 5.2.5 runs a Distributed Map's ItemProcessor with its real ASL engine, but:
 2. **ItemReader ``s3:listObjectsV2``** makes one ListObjectsV2 call (at most 1,000 keys) and fails with a
    ``KeyError`` on an empty prefix. Here it follows ``ContinuationToken`` through every page and returns the
    items in AWS's shape: ``Key``, ``Etag`` (quoted, spelled so), ``Size``, ``LastModified`` (epoch seconds),
-   ``StorageClass``.
+   ``StorageClass``. A page is asked again when moto's listing races a concurrent delete (a ``KeyError``).
 3. **ToleratedFailurePercentage / ToleratedFailureCount** are parsed but never applied: a failed child is
    silently dropped from the output. Here failed items (every item of a failed batch) are counted and the Map
    fails with ``States.ExceedToleratedFailureThreshold`` when either declared threshold is exceeded (no
@@ -129,7 +129,7 @@ def list_items(s3: Any, parameters: dict[str, Any]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     kwargs = dict(parameters)
     while True:
-        page = s3.list_objects_v2(**kwargs)
+        page = _page(s3, kwargs)
         for obj in page.get("Contents", []):
             modified = obj["LastModified"]
             items.append(
@@ -145,6 +145,18 @@ def list_items(s3: Any, parameters: dict[str, Any]) -> list[dict[str, Any]]:
         if not page.get("IsTruncated") or not token:
             return items
         kwargs["ContinuationToken"] = token
+
+
+def _page(s3: Any, kwargs: dict[str, Any], attempts: int = 5) -> Any:
+    """One ListObjectsV2 page. moto's in-process listing can raise KeyError when another thread deletes a key
+    while it iterates (the per-upload workflow moving photos meanwhile); S3 lists consistently, so ask again."""
+    for attempt in range(attempts):
+        try:
+            return s3.list_objects_v2(**kwargs)
+        except KeyError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def result_entry(child: dict[str, Any], map_run_arn: str, state_machine_arn: str) -> dict[str, Any]:

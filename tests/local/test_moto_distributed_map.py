@@ -228,3 +228,20 @@ def test_strip_batchers_keeps_everything_else() -> None:
     assert stripped == {"StartAt": "M", "States": {"M": {"Type": "Map", "End": True}}}
     assert maps["M"]["ItemBatcher"] == {"MaxItemsPerBatch": 2}
     assert dmap.batches([1, 2, 3], 2, None) == [{"Items": [1, 2]}, {"Items": [3]}]
+
+
+def test_a_listing_page_that_races_a_delete_is_asked_again() -> None:
+    class Racy:
+        calls = 0
+
+        def list_objects_v2(self, **kwargs: Any) -> dict[str, Any]:
+            self.calls += 1
+            if self.calls == 1:
+                raise KeyError("in/00001.txt")  # moto iterating its key store while another thread deletes
+            return {"Contents": [{"Key": "in/a", "ETag": '"e"', "Size": 1, "LastModified": 5}], "IsTruncated": False}
+
+    racy = Racy()
+    assert dmap.list_items(racy, {"Bucket": "b"}) == [
+        {"Etag": '"e"', "Key": "in/a", "LastModified": 5, "Size": 1, "StorageClass": "STANDARD"}
+    ]
+    assert racy.calls == 2
