@@ -158,8 +158,8 @@ def test_a_second_backfill_is_refused_while_one_runs(harness: Harness) -> None:
 def test_an_interrupted_ingest_resumes_without_redoing_finished_items(harness: Harness) -> None:
     # GIVEN 300 objects, and an ingest stopped after some batches finished
     stack = harness.stack
-    keys = [f"resume/{i:04d}.txt" for i in range(300)]
-    for i, key in enumerate(keys):
+    names = [f"resume/{i:04d}.txt" for i in range(300)]
+    for i, key in enumerate(names):
         put(harness, key, b"resume %d" % i)
     sfn = stack.client("stepfunctions")
     first = start(stack, "ingest", "resume/")
@@ -170,7 +170,7 @@ def test_an_interrupted_ingest_resumes_without_redoing_finished_items(harness: H
     _settle(harness, "resume/")
     left = keys(harness, "resume/")
     assert 0 < len(left) < 300, "the run was not interrupted part-way"
-    done_before = {r.source_key: r.updated_at for r in harness.repo.scan_images() if r.source_key in keys}
+    done_before = {r.source_key: r.updated_at for r in harness.repo.scan_images() if r.source_key in names}
 
     # WHEN the same command runs again (the stopped run still holds the lock: it is taken over)
     desc, report = run(stack, "ingest", "resume/")
@@ -179,7 +179,7 @@ def test_an_interrupted_ingest_resumes_without_redoing_finished_items(harness: H
     assert desc["status"] == "SUCCEEDED", desc
     assert sum(report.outcomes.values()) == len(left)
     assert harness.keys("resume/") == []
-    after = [r for r in harness.repo.scan_images() if r.source_key in keys]
+    after = [r for r in harness.repo.scan_images() if r.source_key in names]
     assert len(after) == 300
     assert all(r.updated_at == done_before[r.source_key] for r in after if r.source_key in done_before)
 
