@@ -19,6 +19,7 @@ function). Different functions run concurrently, as the steps of concurrent exec
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import io
 import json
@@ -136,6 +137,16 @@ class LambdaRunner:
     def register(self, spec: FunctionSpec) -> None:
         self.specs[spec.name] = spec
         self.specs[spec.arn] = spec
+
+    def reconfigure(self, name_or_arn: str, environment: dict[str, str]) -> None:
+        """A configuration update as Lambda applies one: the new environment, and a new container on the next invoke."""
+        spec = self.specs[name_or_arn]
+        updated = dataclasses.replace(spec, environment=dict(environment))
+        self.register(updated)
+        with self._init_lock:
+            old = self._containers.pop(spec.name, None)
+        if old is not None:
+            old.log.close()
 
     def close(self) -> None:
         """Shut the containers down (close their log files)."""

@@ -26,7 +26,15 @@ from typing import Any
 
 import boto3
 
-from photosort_local import bedrock_adapter, checkout, lambda_errors, moto_patches, sam, schedule_rules
+from photosort_local import (
+    bedrock_adapter,
+    checkout,
+    lambda_errors,
+    moto_distributed_map,
+    moto_patches,
+    sam,
+    schedule_rules,
+)
 from photosort_local.lambda_runner import FunctionSpec, LambdaRunner
 
 TEMPLATE = checkout.TEMPLATE
@@ -124,6 +132,7 @@ class EmbeddedStack:
             os.environ.setdefault(key, value)
         os.environ["AWS_DEFAULT_REGION"] = self.region
         moto_patches.install()
+        moto_distributed_map.install()
         bedrock_adapter.install()
         lambda_errors.install()
         schedule_rules.install()
@@ -249,6 +258,16 @@ class EmbeddedStack:
                     region=self.region,
                 )
             )
+
+    def update_function_environment(self, function_name: str, changes: dict[str, str]) -> None:
+        """Change one function's environment as a stack update would (moto's configuration and the runner's)."""
+        if self.runner is None:
+            raise StackError("functions can only be updated while the stack is running")
+        lam = self.client("lambda")
+        current = lam.get_function_configuration(FunctionName=function_name).get("Environment", {})
+        variables = {k: str(v) for k, v in {**current.get("Variables", {}), **changes}.items()}
+        lam.update_function_configuration(FunctionName=function_name, Environment={"Variables": variables})
+        self.runner.reconfigure(function_name, variables)
 
     # -- executions ----------------------------------------------------------------------------------------
     def _on_execution(self, arn: str, event: dict[str, Any]) -> None:

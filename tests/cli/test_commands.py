@@ -28,6 +28,7 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
         "evaluate",
         "cost",
         "replay-dlq",
+        "backfill",
         "labels",
         "near-duplicates",
         "devset",
@@ -35,7 +36,10 @@ def test_every_registered_command_runs_through_a_command_modules_run() -> None:
     assert all(parser.get_default("run") in runs for parser in commands.values())
 
 
-@pytest.mark.parametrize("argv", [["demo"], ["local", "sort", "x", "--out", "y"], ["album", "pets"], ["cost"]])
+@pytest.mark.parametrize(
+    "argv",
+    [["demo"], ["local", "sort", "x", "--out", "y"], ["album", "pets"], ["cost"], ["backfill", "--mode", "ingest"]],
+)
 def test_arguments_reach_the_modules_run(argv: list[str]) -> None:
     args = build_parser().parse_args(argv)
 
@@ -67,3 +71,13 @@ def test_a_missing_run_time_module_is_not_blamed_on_the_extra(monkeypatch: pytes
 
     with pytest.raises(ModuleNotFoundError):
         main(["demo"])
+
+
+def test_local_backfill_is_backfill_against_the_served_stack() -> None:
+    from photosort_local.cli import backfill
+
+    args = build_parser().parse_args(["local", "backfill", "--mode", "reroute", "--dry-run"])
+
+    assert args.local_command == "backfill" and args.mode == "reroute" and args.dry_run
+    assert args.endpoint_url == backfill.LOCAL_ENDPOINT == "http://127.0.0.1:5000"
+    assert build_parser().parse_args(["backfill", "--mode", "reroute"]).endpoint_url is None

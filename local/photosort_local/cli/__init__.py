@@ -8,6 +8,7 @@
     photosort evaluate DIR [--backend ...]  measure backends on your labelled photos and recommend one
     photosort cost --images N               itemised monthly AWS cost per classifier backend
     photosort replay-dlq [--stack NAME]     replay the dead-letter queue's events, one named execution each
+    photosort backfill --mode MODE          ingest, reroute or reclassify what the bucket already holds
 
 The offline commands deploy template.yaml into moto (:mod:`photosort_local.stack`): the real state machine
 and the real handlers, in this process. Exit codes: 0 done (rejected photos included), 1 something failed
@@ -30,6 +31,7 @@ from photosort_local import devset
 from photosort_local.checkout import CheckoutError
 from photosort_local.cli import (
     albums,
+    backfill,
     classify,
     cost,
     demo,
@@ -52,6 +54,7 @@ COMMANDS: tuple[Command, ...] = (
     evaluate,
     cost,
     replay_dlq,
+    backfill,
     labels,
     near_duplicates,
     devset,

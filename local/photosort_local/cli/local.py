@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from photosort_local import gallery, report
-from photosort_local.cli import running
+from photosort_local.cli import backfill, running
 from photosort_local.cli.common import CliError, port, positive_int
 from photosort_local.cli.inputs import add_out_options, add_run_options, check_out_dir, find_inputs, stack_parameters
 
@@ -55,10 +55,18 @@ def add_parser(subcommands: Subcommands) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 to reach it from Docker)")
     gallery.add_options(serve)
     add_run_options(serve)
+    refill = sub.add_parser(
+        "backfill",
+        help="ingest, reroute or reclassify the local bucket (the stack `photosort local serve` runs)",
+        description="`photosort backfill` against the served offline stack (--endpoint-url defaults to it).",
+    )
+    backfill.configure(refill, endpoint_default=backfill.LOCAL_ENDPOINT)
     local.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.local_command == "backfill":
+        return backfill.run(args)
     return serve(args) if args.local_command == "serve" else sort(args)
 
 
