@@ -223,6 +223,6 @@ def load_report(s3: Any, sfn: Any, bucket: str, execution_arn: str, desc: dict[s
 def redrive_hint(execution_arn: str) -> str:
     return (
         f"Redrive the failed batches: aws stepfunctions redrive-execution --execution-arn {execution_arn}\n"
-        "or run the same command again: finished items are skipped (ingest: they left the prefix; reroute and "
-        "reclassify: their records already match)."
+        "or run the same command again: finished items are skipped (ingest: they left the prefix, and an "
+        "inventory's rows for them are reported gone; reroute and reclassify: their records already match)."
     )

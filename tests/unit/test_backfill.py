@@ -191,12 +191,18 @@ def test_report_folds_result_files() -> None:
             "Cause": "timed out",
             "Input": json.dumps({"Items": [{"key": "d"}, {"key": "e"}]}),
         },
+        {  # a failed batch of inventory rows: their keys decoded
+            "Status": "FAILED",
+            "Error": "Lambda.Unknown",
+            "Cause": "timed out",
+            "Input": json.dumps({"Items": [{"Bucket": "photos", "Key": "old/a+b%2B.jpg", "Size": "3"}]}),
+        },
     ]
     report = backfill.report(entries)
-    assert report.outcomes == {"moved": 1, "error": 3, "unchanged": 1}
+    assert report.outcomes == {"moved": 1, "error": 4, "unchanged": 1}
     assert report.moves == {("pets", "cats"): 1}
-    assert report.failed_batches == 1
-    assert [f["key"] for f in report.failed_items] == ["b", "d", "e"]
+    assert report.failed_batches == 2
+    assert [f["key"] for f in report.failed_items] == ["b", "d", "e", "old/a b+.jpg"]
     assert report.failed_items[1]["reason"] == "Lambda.Unknown: timed out"
 
 

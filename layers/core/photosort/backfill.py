@@ -774,7 +774,10 @@ def report(result_files: Sequence[dict[str, Any]]) -> Report:
                     out.failed_items.append({"key": item.key, "outcome": item.outcome.value, "reason": item.reason})
             continue
         out.failed_batches += 1
-        keys = [i.get("key", "") for i in json.loads(entry.get("Input") or "{}").get("Items", [])]
+        # a listed key as it is, an inventory row's decoded
+        keys = [
+            BackfillItem.model_validate(i).object_key for i in json.loads(entry.get("Input") or "{}").get("Items", [])
+        ]
         reason = f"{entry.get('Error', '')}: {entry.get('Cause', '')}"[:500]
         for key in keys:
             out.outcomes[Outcome.ERROR.value] += 1
