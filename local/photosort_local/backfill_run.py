@@ -3,7 +3,8 @@
 Everything goes through the stack's outputs and ordinary API calls, so the same code runs against AWS, against
 ``photosort local serve`` (``--endpoint-url``) and against an :class:`~photosort_local.stack.EmbeddedStack` in tests:
 
-* :func:`plan_run` (``--dry-run``): lists the keys the Distributed Map would list and asks
+* :func:`plan_run` (``--dry-run``): lists the keys the Distributed Map would list (or reads the rows of the S3
+  Inventory manifest it would read, :mod:`photosort_local.inventory`) and asks
   :func:`photosort.backfill.plan_item` what each would do, read-only, with the rules and backend the deployed
   BackfillFunction has (read from its configuration); adds the cost and the duration at the configured
   MaxConcurrency (:mod:`photosort_local.cost.backfill`).
@@ -26,6 +27,7 @@ from photosort.backends import create_backend
 from photosort.errors import PhotosortError
 from photosort.repository import Repository
 from photosort.settings import Settings
+from photosort_local import inventory
 from photosort_local.cost import backfill as backfill_cost
 
 OUTPUTS = ("BackfillStateMachineArn", "PhotoBucketName", "PhotoTableName", "BackfillFunctionName")
@@ -90,13 +92,30 @@ class PlannedRun:
     plan: backfill.Plan
     cost: backfill_cost.BackfillEstimate
     prefix: str
+    manifest: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
             **self.plan.as_dict(),
             "prefix": self.prefix,
+            "source": "manifest" if self.manifest else "listing",
+            "manifest": self.manifest,
             "estimate": self.cost.as_dict(),
         }
+
+
+def items(client: ClientFactory, target: Target, options: backfill.RunOptions) -> Iterator[str | backfill.BackfillItem]:
+    """What the run's ItemReader would read: the prefix's keys, or the manifest's rows."""
+    s3 = client("s3")
+    if not options.manifest:
+        yield from keys(s3, target.bucket, options.prefix)
+        return
+    try:
+        rows = inventory.read_manifest(s3, options.manifest)
+    except inventory.InventoryManifestError as exc:
+        raise BackfillCliError(str(exc)) from exc
+    for row in rows:
+        yield backfill.BackfillItem.model_validate(row)
 
 
 def plan_run(client: ClientFactory, target: Target, options: backfill.RunOptions) -> PlannedRun:
@@ -106,6 +125,11 @@ def plan_run(client: ClientFactory, target: Target, options: backfill.RunOptions
     rules = _rules(client, settings)
     lock_settings = backfill.BackfillSettings.from_env(_environment(client, target.lock_function))
     concurrency = lock_settings.concurrency(options.mode)
+    if options.manifest:  # refused here as the machine's Lock step would refuse it
+        try:
+            lock_settings.check_manifest(options.manifest)
+        except backfill.InventoryNotAllowedError as exc:
+            raise BackfillCliError(str(exc)) from exc
     made: list[Any] = []
 
     def backend() -> Any:
@@ -122,8 +146,8 @@ def plan_run(client: ClientFactory, target: Target, options: backfill.RunOptions
         near=None,
         settings=settings,
     )
-    run = backfill.BatchSettings(mode=options.mode, bucket=target.bucket, all=options.all)
-    plan = backfill.plan(ctx, run, keys(ctx.s3, target.bucket, options.prefix))
+    run = backfill.BatchSettings(mode=options.mode, bucket=target.bucket, all=options.all, prefix=options.prefix)
+    plan = backfill.plan(ctx, run, items(client, target, options))
     touched = plan.touched
     cost = backfill_cost.estimate(
         options.mode.value,
@@ -131,8 +155,9 @@ def plan_run(client: ClientFactory, target: Target, options: backfill.RunOptions
         touched,
         backend=settings.backend.value,
         max_concurrency=concurrency,
+        source=options.source.value,
     )
-    return PlannedRun(plan=plan, cost=cost, prefix=options.prefix)
+    return PlannedRun(plan=plan, cost=cost, prefix=options.prefix, manifest=options.manifest)
 
 
 def _rules(client: ClientFactory, settings: Settings) -> routing.RuleSet:
@@ -146,7 +171,7 @@ def start_run(sfn: Any, target: Target, options: backfill.RunOptions, *, now: da
     moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%S%fZ")
     name = f"backfill-{options.mode.value}-{moment}"[:80]
     started = sfn.start_execution(
-        stateMachineArn=target.machine, name=name, input=json.dumps(options.model_dump(mode="json"))
+        stateMachineArn=target.machine, name=name, input=json.dumps(options.model_dump(mode="json", exclude_none=True))
     )
     arn: str = started["executionArn"]
     return arn
@@ -198,6 +223,6 @@ def load_report(s3: Any, sfn: Any, bucket: str, execution_arn: str, desc: dict[s
 def redrive_hint(execution_arn: str) -> str:
     return (
         f"Redrive the failed batches: aws stepfunctions redrive-execution --execution-arn {execution_arn}\n"
-        "or run the same command again: finished items are skipped (ingest: they left the prefix; reroute and "
-        "reclassify: their records already match)."
+        "or run the same command again: finished items are skipped (ingest: they left the prefix, and an "
+        "inventory's rows for them are reported gone; reroute and reclassify: their records already match)."
     )

@@ -154,6 +154,38 @@ def test_unknown_album(cli, served: Served, uploaded: ImageRecord) -> None:
     assert "no album named dinosaurs; albums: animals, pets" in run.err
 
 
+def test_local_backfill_runs_every_mode_and_reads_an_inventory(cli, served: Served, uploaded: ImageRecord) -> None:
+    # GIVEN a photo and a non-image already in the served bucket, outside incoming/
+    s3 = served.client("s3")
+    s3.put_object(Bucket=served.bucket, Key="old/My Photos/coffee 1.png", Body=find_sample("coffee").read_bytes())
+    s3.put_object(Bucket=served.bucket, Key="old/notes.txt", Body=b"not a photo")
+    endpoint = ("--endpoint-url", served.endpoint, "--region", "us-east-1")
+
+    # WHEN `photosort local backfill --inventory` plans, then runs, an ingest from an S3 Inventory of the bucket
+    planned = cli("local", "backfill", *endpoint, "--mode", "ingest", "--inventory", "--prefix", "old/", "--dry-run")
+    ran = cli("local", "backfill", *endpoint, "--mode", "ingest", "--inventory", "--prefix", "old/", "--json")
+
+    # THEN the plan counts the inventory's rows and the run sorts both objects from them; the other modes run too
+    assert planned.code == 0, planned.err
+    assert "from the S3 Inventory s3://photosort-local-inventory/" in planned.out
+    assert "moved 2" in planned.out and ": outside the prefix 'old/'" in planned.out
+    assert ran.code == 0, ran.err
+    report = json.loads(ran.out)
+    assert report["status"] == "SUCCEEDED" and report["failed_items"] == []
+    assert (
+        report["outcomes"]["rejected"] == 1
+        and report["outcomes"]["sorted"] + report["outcomes"].get("unsorted", 0) == 1
+    )
+    assert s3.list_objects_v2(Bucket=served.bucket, Prefix="old/").get("KeyCount") == 0
+    rerouted = cli("local", "backfill", *endpoint, "--mode", "reroute")
+    assert rerouted.code == 0 and "unchanged" in rerouted.out, rerouted.out + rerouted.err
+    reclassified = cli("local", "backfill", *endpoint, "--mode", "reclassify", "--json")
+    assert reclassified.code == 0, reclassified.err
+    assert json.loads(reclassified.out)["outcomes"]["current"] == 2  # both photos: this model, no head
+    both = cli("local", "backfill", *endpoint, "--mode", "ingest", "--inventory", "--manifest", "s3://b/m.json")
+    assert both.code == 1 and "give --inventory or --manifest" in both.err
+
+
 def test_sigterm_stops_serve(served: Served) -> None:
     served.process.send_signal(signal.SIGTERM)
     assert served.process.wait(timeout=30) == 0

@@ -45,3 +45,19 @@ def test_the_readme_table_rows() -> None:
 def test_an_unknown_mode_is_refused() -> None:
     with pytest.raises(ValueError, match="mode"):
         cost.estimate("shuffle", 10)
+
+
+def test_a_manifest_replaces_the_listing_with_the_inventory_and_its_files() -> None:
+    listing = cost.estimate("ingest", 2_500_000)
+    manifest = cost.estimate("ingest", 2_500_000, source="manifest")
+    lines = {i.item: i for i in manifest.items}
+    assert not any(i.item.startswith("ListObjectsV2") for i in manifest.items)
+    assert any(i.item.startswith("ListObjectsV2") for i in listing.items)
+    inventory = lines["Inventory (the objects its report lists)"]
+    assert inventory.quantity == pytest.approx(2.5) and inventory.cost == pytest.approx(2.5 * 0.0025)
+    gets = lines["GET (the ItemReader: manifest.json and its gzip CSV files)"]
+    assert gets.quantity == pytest.approx((1 + 3) / 1000)  # the manifest and 3 files of up to 1M rows
+    # the per-item work (and so the duration) does not depend on where the items came from
+    assert manifest.duration_s == listing.duration_s
+    with pytest.raises(ValueError, match="item source"):
+        cost.estimate("ingest", 10, source="athena")

@@ -3,15 +3,18 @@ MaxConcurrency, ToleratedFailurePercentage and ResultWriter, run by moto's engin
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import unquote_plus
 
 import boto3
 import pytest
 from moto import mock_aws
 
+from photosort_local import inventory
 from photosort_local import moto_distributed_map as dmap
 
 BUCKET = "dmap-bucket"
@@ -245,3 +248,135 @@ def test_a_listing_page_that_races_a_delete_is_asked_again() -> None:
         {"Etag": '"e"', "Key": "in/a", "LastModified": 5, "Size": 1, "StorageClass": "STANDARD"}
     ]
     assert racy.calls == 2
+
+
+# -- 5: an S3 Inventory manifest as the ItemReader ---------------------------------------------------------------
+INVENTORY = "dmap-inventory"
+
+
+def _inventory_file(rows: list[list[str]]) -> bytes:
+    """A CSV inventory file as S3 writes one: every field quoted, no header, gzip."""
+    lines = "".join(",".join(f'"{v}"' for v in row) + "\n" for row in rows)
+    return gzip.compress(lines.encode("utf-8"))
+
+
+def _manifest(files: list[str], *, file_format: str = "CSV", schema: str = "Bucket, Key, Size, IsLatest") -> bytes:
+    return json.dumps(
+        {
+            "sourceBucket": BUCKET,
+            "destinationBucket": f"arn:aws:s3:::{INVENTORY}",
+            "version": "2016-11-30",
+            "creationTimestamp": "1764633600000",
+            "fileFormat": file_format,
+            "fileSchema": schema,
+            "files": [{"key": k, "size": 1, "MD5checksum": "0" * 32} for k in files],
+        }
+    ).encode()
+
+
+def _manifest_machine(**reader_config: Any) -> str:
+    return json.dumps(
+        {
+            "StartAt": "Each",
+            "States": {
+                "Each": {
+                    "Type": "Map",
+                    "ItemReader": {
+                        "ReaderConfig": {"InputType": "MANIFEST", **reader_config},
+                        "Resource": "arn:aws:states:::s3:getObject",
+                        "Parameters": {"Bucket.$": "$.bucket", "Key.$": "$.key"},
+                    },
+                    "ItemBatcher": {"MaxItemsPerBatch": 3, "BatchInput": {"mode.$": "$.mode"}},
+                    "ItemProcessor": {
+                        "ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "EXPRESS"},
+                        "StartAt": "Child",
+                        "States": {"Child": {"Type": "Pass", "End": True}},
+                    },
+                    "ResultWriter": {
+                        "Resource": "arn:aws:states:::s3:putObject",
+                        "Parameters": {"Bucket": BUCKET, "Prefix": "reports"},
+                    },
+                    "End": True,
+                },
+            },
+        }
+    )
+
+
+def test_an_inventory_manifest_gives_one_item_per_row_of_every_file(aws: tuple[Any, Any]) -> None:
+    # GIVEN an S3 Inventory in another bucket: a manifest naming two gzip CSV files (keys URL-encoded)
+    s3, sfn = aws
+    s3.create_bucket(Bucket=INVENTORY)
+    first = [[BUCKET, f"in/{i}.jpg", str(i), "true"] for i in range(4)]
+    second = [[BUCKET, "in/Summer+2019/%C3%A9t%C3%A9%2B1.jpg", "7", "true"], [BUCKET, "in/old.jpg", "3", "false"]]
+    s3.put_object(Bucket=INVENTORY, Key="inv/data/a.csv.gz", Body=_inventory_file(first))
+    s3.put_object(Bucket=INVENTORY, Key="inv/data/b.csv.gz", Body=_inventory_file(second))
+    s3.put_object(
+        Bucket=INVENTORY, Key="inv/m/manifest.json", Body=_manifest(["inv/data/a.csv.gz", "inv/data/b.csv.gz"])
+    )
+
+    # WHEN a Distributed Map reads it
+    desc = _run(sfn, _manifest_machine(), {"bucket": INVENTORY, "key": "inv/m/manifest.json", "mode": "ingest"})
+
+    # THEN every row is an item named by the fileSchema's columns, values as strings, keys as S3 wrote them
+    assert desc["status"] == "SUCCEEDED", desc
+    results = _results(s3, json.loads(desc["output"]))
+    children = [json.loads(e["Input"]) for e in results["SUCCEEDED"]]
+    assert sorted(len(c["Items"]) for c in children) == [3, 3]
+    items = sorted((i for c in children for i in c["Items"]), key=lambda i: i["Key"])
+    assert items[0] == {"Bucket": BUCKET, "Key": "in/0.jpg", "Size": "0", "IsLatest": "true"}
+    assert {i["Key"] for i in items} == {r[1] for r in first + second}
+    assert all(c["BatchInput"] == {"mode": "ingest"} for c in children)
+
+
+def test_max_items_caps_the_rows(aws: tuple[Any, Any]) -> None:
+    s3, sfn = aws
+    s3.create_bucket(Bucket=INVENTORY)
+    s3.put_object(
+        Bucket=INVENTORY, Key="d/a.csv.gz", Body=_inventory_file([[BUCKET, f"k{i}", "1", "true"] for i in range(9)])
+    )
+    s3.put_object(Bucket=INVENTORY, Key="m.json", Body=_manifest(["d/a.csv.gz"]))
+    desc = _run(sfn, _manifest_machine(MaxItems=5), {"bucket": INVENTORY, "key": "m.json", "mode": "x"})
+    assert desc["status"] == "SUCCEEDED", desc
+    children = [json.loads(e["Input"]) for e in _results(s3, json.loads(desc["output"]))["SUCCEEDED"]]
+    assert sum(len(c["Items"]) for c in children) == 5
+
+
+@pytest.mark.parametrize(
+    ("body", "cause"),
+    [
+        (_manifest(["d/a.csv.gz"], file_format="Parquet"), "only CSV inventories"),
+        (_manifest(["d/a.csv.gz"], schema="Bucket, Size"), "no Key column"),
+        (b'{"files": []}', "not an S3 Inventory manifest"),
+        (b"not json", "not JSON"),
+        (_manifest(["d/missing.csv.gz"]), "NoSuchKey"),
+    ],
+)
+def test_a_manifest_that_cannot_be_read_fails_the_map_as_item_reader_failed(
+    aws: tuple[Any, Any], body: bytes, cause: str
+) -> None:
+    s3, sfn = aws
+    s3.create_bucket(Bucket=INVENTORY)
+    s3.put_object(Bucket=INVENTORY, Key="m.json", Body=body)
+    desc = _run(sfn, _manifest_machine(), {"bucket": INVENTORY, "key": "m.json", "mode": "x"})
+    assert desc["status"] == "FAILED"
+    assert desc["error"] == "States.ItemReaderFailed" and cause in desc["cause"]
+
+
+def test_write_inventory_writes_what_the_reader_reads(aws: tuple[Any, Any]) -> None:
+    # photosort_local.inventory.write_inventory (the offline stack has no S3 Inventory) against the reader
+    s3, _sfn = aws
+    s3.create_bucket(Bucket=INVENTORY)
+    keys = ["a b.jpg", "x+y.jpg", "é/100%.png", *(f"n/{i:04d}" for i in range(25))]
+    for key in keys:
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"12345")
+    uri = inventory.write_inventory(s3, BUCKET, INVENTORY, prefix="inv/", rows_per_file=10)
+    assert uri.startswith(f"s3://{INVENTORY}/inv/{BUCKET}/photosort/") and uri.endswith("/manifest.json")
+    manifest = json.loads(s3.get_object(Bucket=INVENTORY, Key=uri.split("/", 3)[3])["Body"].read())
+    assert len(manifest["files"]) == 3 and manifest["fileFormat"] == "CSV"
+    rows = inventory.read_manifest(s3, uri)
+    assert sorted(unquote_plus(r["Key"]) for r in rows) == sorted(keys)
+    assert {r["Key"] for r in rows} >= {"a+b.jpg", "x%2By.jpg", "%C3%A9/100%25.png"}
+    assert all(r["Size"] == "5" and r["Bucket"] == BUCKET and len(r["ETag"]) == 32 for r in rows)
+    with pytest.raises(inventory.InventoryManifestError, match="cannot read the manifest"):
+        inventory.read_manifest(s3, f"s3://{INVENTORY}/nope/manifest.json")

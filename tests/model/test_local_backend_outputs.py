@@ -74,8 +74,9 @@ def test_max_labels_caps_the_labels(sample_photo: Any, detect_faces: bool) -> No
 class _Head:
     """A head source whose head answers one label, and remembers what it was asked."""
 
-    def __init__(self, label: Label) -> None:
+    def __init__(self, label: Label, ident: str = "cars@0123456789ab") -> None:
         self.label = label
+        self.ident = ident
         self.asked: list[tuple[np.ndarray, str]] = []
         self.checked: list[str] = []
 
@@ -102,6 +103,29 @@ def test_a_head_adds_its_label_first_from_the_normalised_features(sample_photo: 
     assert abs(float(np.linalg.norm(vector)) - 1.0) < 1e-4
     assert result.embedding is not None
     assert float(np.dot(embeddings.decode(result.embedding), vector)) > 0.99
+    # the record says which head made the labels (a reclassify redoes records of another head); the embedding's
+    # version stays the classifier's, since heads of any version share its space
+    assert result.model_version == f"{classifier.classifier_version}+head:cars@0123456789ab"
+    assert result.embedding.model_version == classifier.classifier_version
+    assert classifier.labels_version == result.model_version
+
+
+def test_the_head_in_the_model_version_follows_the_faces_and_a_retrained_head(sample_photo: Any) -> None:
+    head = _Head(Label(name="Family Car", confidence=99.0))
+    classifier = LocalClassifier(BackendLimits(max_labels=5), head=head)  # type: ignore[arg-type]
+    first = classifier.classify_bytes(sample_photo("astronaut"))
+    assert first.model_version == f"{classifier.model_version}+head:cars@0123456789ab"
+    assert classifier.model_version.startswith(classifier.classifier_version + "+")  # the faces' family
+    head.ident = "cars@ba9876543210"  # retrained: HeadSource re-reads it
+    assert classifier.labels_version == f"{classifier.model_version}+head:cars@ba9876543210"
+    assert classifier.classify_bytes(sample_photo("astronaut")).model_version == classifier.labels_version
+
+
+def test_without_a_head_the_model_version_names_none(sample_photo: Any) -> None:
+    classifier = LocalClassifier(BackendLimits(max_labels=3), detect_faces=False)
+    result = classifier.classify_bytes(sample_photo("chelsea"))
+    assert result.model_version == classifier.classifier_version == classifier.labels_version
+    assert "+head:" not in result.model_version
 
 
 def test_one_onnx_session_per_variant_per_process() -> None:

@@ -153,6 +153,10 @@ def test_lock_step_returns_the_run_options_with_the_concurrency(repo: Repository
         "mode": "ingest",
         "prefix": "",
         "all": False,
+        "manifest": None,
+        "source": "listing",
+        "manifest_bucket": None,
+        "manifest_key": None,
         "max_concurrency": 12,
     }
     reroute = backfill.LockRequest.model_validate(
@@ -187,10 +191,172 @@ def test_report_folds_result_files() -> None:
             "Cause": "timed out",
             "Input": json.dumps({"Items": [{"key": "d"}, {"key": "e"}]}),
         },
+        {  # a failed batch of inventory rows: their keys decoded
+            "Status": "FAILED",
+            "Error": "Lambda.Unknown",
+            "Cause": "timed out",
+            "Input": json.dumps({"Items": [{"Bucket": "photos", "Key": "old/a+b%2B.jpg", "Size": "3"}]}),
+        },
     ]
     report = backfill.report(entries)
-    assert report.outcomes == {"moved": 1, "error": 3, "unchanged": 1}
+    assert report.outcomes == {"moved": 1, "error": 4, "unchanged": 1}
     assert report.moves == {("pets", "cats"): 1}
-    assert report.failed_batches == 1
-    assert [f["key"] for f in report.failed_items] == ["b", "d", "e"]
+    assert report.failed_batches == 2
+    assert [f["key"] for f in report.failed_items] == ["b", "d", "e", "old/a b+.jpg"]
     assert report.failed_items[1]["reason"] == "Lambda.Unknown: timed out"
+
+
+class _Backend:
+    """A classifier's identity as reclassify reads it (name, model version, the head applied now)."""
+
+    def __init__(self, name: str = "local", model_version: str | None = "v1", labels_version: str | None = None):
+        self.name = name
+        self.model_version = model_version
+        if labels_version is not None:
+            self.labels_version = labels_version
+
+    def classify(self, image: Any) -> Any:
+        raise AssertionError("is_current never classifies")
+
+
+@pytest.mark.parametrize(
+    ("record_version", "backend", "current"),
+    [
+        ("v1", _Backend(), True),
+        ("v1", _Backend(name="rekognition", model_version=None), False),  # another backend
+        ("v0", _Backend(), False),  # another model version
+        ("v1", _Backend(labels_version="v1+head:pets@aaaaaaaaaaaa"), False),  # a head attached since
+        ("v1+head:pets@aaaaaaaaaaaa", _Backend(labels_version="v1+head:pets@aaaaaaaaaaaa"), True),
+        ("v1+head:pets@aaaaaaaaaaaa", _Backend(labels_version="v1+head:pets@bbbbbbbbbbbb"), False),  # retrained
+        ("v1+head:pets@aaaaaaaaaaaa", _Backend(labels_version="v1+head:cats@aaaaaaaaaaaa"), False),  # another head
+        ("v1+head:pets@aaaaaaaaaaaa", _Backend(), False),  # the head was detached
+    ],
+)
+def test_reclassify_redoes_records_of_another_backend_model_or_head(
+    record_version: str, backend: _Backend, current: bool
+) -> None:
+    record = _record([("Cat", 91.0)], model_version=record_version)
+    assert backfill.is_current(record, backend) is current  # type: ignore[arg-type]
+
+
+def test_a_backend_without_a_model_version_is_current_by_name() -> None:
+    record = _record([("Cat", 91.0)], backend="rekognition", model_version="whatever")
+    assert backfill.is_current(record, _Backend(name="rekognition", model_version=None))  # type: ignore[arg-type]
+
+
+def test_the_current_version_is_capped_as_the_record_is() -> None:
+    long = "m" * 100 + "+head:" + "h" * 63 + "@aaaaaaaaaaaa"
+    record = _record([("Cat", 91.0)], model_version=long[: backfill.MODEL_VERSION_CAP])
+    assert backfill.current_version(_Backend(labels_version=long)) == long[:128]  # type: ignore[arg-type]
+    assert backfill.is_current(record, _Backend(labels_version=long))  # type: ignore[arg-type]
+
+
+# -- S3 Inventory rows ------------------------------------------------------------------------------------------
+RUN = backfill.BatchSettings(mode=backfill.Mode.INGEST, bucket="photos")
+
+
+def _row(key: str, **columns: str) -> backfill.BackfillItem:
+    return backfill.BackfillItem.model_validate({"Bucket": "photos", "Key": key, "Size": "12", **columns})
+
+
+def test_an_inventory_row_is_an_item_with_its_key_decoded() -> None:
+    item = _row("old/Summer+2019/%C3%A9t%C3%A9%2B1+100%25.jpg", ETag="abc", LastModifiedDate="x", StorageClass="S")
+    assert (item.bucket, item.size, item.etag, item.encoded) == ("photos", 12, "abc", True)
+    assert item.object_key == "old/Summer 2019/été+1 100%.jpg"
+    admitted = backfill.admit(RUN, item)
+    assert isinstance(admitted, backfill.BackfillItem)
+    assert admitted.key == "old/Summer 2019/été+1 100%.jpg" and not admitted.encoded
+    # a listed key is taken as it is (a plus stays a plus)
+    listed = backfill.BackfillItem(key="old/a+b.jpg", size=3)
+    assert backfill.admit(RUN, listed) == listed
+    # a delete marker's empty Size is 0, not a failed batch
+    assert backfill.BackfillItem.model_validate({"Key": "a", "Size": ""}).size == 0
+
+
+@pytest.mark.parametrize(
+    ("item", "run", "reason"),
+    [
+        (_row("old/a.jpg", Bucket="other"), RUN, "in bucket other, not photos (an inventory of another bucket)"),
+        (_row("old/a.jpg", IsDeleteMarker="true"), RUN, "a delete marker (the inventory lists versions)"),
+        (_row("old/a.jpg", IsLatest="false"), RUN, "not the current version (the inventory lists versions)"),
+        (_row("new/a.jpg"), RUN.model_copy(update={"prefix": "old/"}), "outside the prefix 'old/'"),
+        (_row("albums/pets/a.jpg"), RUN, "outside this mode's prefixes"),
+        (_row("backfill/run/SUCCEEDED_0.json"), RUN, "outside this mode's prefixes"),
+        (_row("old/"), RUN, "outside this mode's prefixes"),
+    ],
+)
+def test_inventory_rows_that_are_not_items_are_skipped_with_their_reason(
+    item: backfill.BackfillItem, run: backfill.BatchSettings, reason: str
+) -> None:
+    outcome = backfill.admit(run, item)
+    assert isinstance(outcome, backfill.ItemOutcome)
+    assert outcome.outcome is backfill.Outcome.SKIPPED and outcome.reason == reason
+
+
+def test_current_rows_of_a_versioned_inventory_are_items() -> None:
+    assert isinstance(
+        backfill.admit(RUN, _row("old/a.jpg", IsLatest="true", IsDeleteMarker="false")), backfill.BackfillItem
+    )
+
+
+def test_process_batch_skips_rows_without_calling_the_mode(repo: Repository) -> None:
+    ctx = backfill.Context(
+        s3=None,
+        repo=repo,
+        rules=lambda: FAMILY,
+        backend=lambda: None,  # type: ignore[arg-type,return-value]
+        duplicate_policy=None,
+        near=None,
+        settings=None,  # type: ignore[arg-type]
+    )
+    event = backfill.BatchEvent.model_validate(
+        {
+            "Items": [{"Bucket": "x", "Key": "a.jpg"}, {"Bucket": "photos", "Key": "albums/a.jpg"}],
+            "BatchInput": {"mode": "ingest", "bucket": "photos"},
+        }
+    )
+    result = backfill.process_batch(ctx, event)
+    assert [(i.key, i.outcome) for i in result.items] == [
+        ("a.jpg", backfill.Outcome.SKIPPED),
+        ("albums/a.jpg", backfill.Outcome.SKIPPED),
+    ]
+
+
+def test_the_manifest_option_is_an_s3_uri_of_a_json_manifest() -> None:
+    ok = backfill.RunOptions(
+        mode=backfill.Mode.INGEST, manifest="s3://inv-bucket/reports/photos/cfg/2026-12-01T00-00Z/manifest.json"
+    )
+    assert ok.source is backfill.Source.MANIFEST
+    assert backfill.RunOptions(mode=backfill.Mode.INGEST, manifest="").source is backfill.Source.LISTING
+    for bad in ("inv-bucket/manifest.json", "s3://inv-bucket/", "s3://Inv_Bucket/m.json", "s3://b/x/manifest.csv"):
+        with pytest.raises(ValueError, match="manifest must be s3://"):
+            backfill.RunOptions(mode=backfill.Mode.INGEST, manifest=bad)
+
+
+def test_a_manifest_is_read_only_under_the_configured_inventory_destination(repo: Repository) -> None:
+    uri = "s3://inv-bucket/reports/photos/cfg/2026-12-01T00-00Z/manifest.json"
+    none = backfill.BackfillSettings.from_env({"PHOTOSORT_BACKFILL_INVENTORY": ""})
+    with pytest.raises(backfill.InventoryNotAllowedError, match="reads no S3 Inventory"):
+        none.check_manifest(uri)
+    here = backfill.BackfillSettings.from_env({"PHOTOSORT_BACKFILL_INVENTORY": "s3://inv-bucket/reports/"})
+    assert here.check_manifest(uri) == ("inv-bucket", "reports/photos/cfg/2026-12-01T00-00Z/manifest.json")
+    with pytest.raises(backfill.InventoryNotAllowedError, match="not under this stack's S3 Inventory destination"):
+        here.check_manifest("s3://inv-bucket/elsewhere/manifest.json")
+    # the Lock step refuses it before it takes the lock, and hands the machine the manifest's bucket and key
+    lock = backfill.BackfillLock(repo.client, repo.table_name, lambda arn: True)
+    refused = backfill.LockRequest.model_validate(
+        {"action": "acquire", "execution": "e1", "options": {"mode": "ingest", "manifest": "s3://x-bucket/m.json"}}
+    )
+    with pytest.raises(backfill.InventoryNotAllowedError):
+        backfill.lock_step(lock, refused, here, NOW)
+    assert lock.holder() is None
+    request = backfill.LockRequest.model_validate(
+        {"action": "acquire", "execution": "e2", "options": {"mode": "ingest", "prefix": "old/", "manifest": uri}}
+    )
+    out = backfill.lock_step(lock, request, here, NOW)
+    assert (out["source"], out["manifest_bucket"], out["manifest_key"], out["prefix"]) == (
+        "manifest",
+        "inv-bucket",
+        "reports/photos/cfg/2026-12-01T00-00Z/manifest.json",
+        "old/",
+    )

@@ -170,3 +170,18 @@ def test_head_labels_come_first_and_the_total_is_capped() -> None:
     model_labels = (*(Label(name=f"l{i}", confidence=50.0 - i) for i in range(5)), Label(name="SUV", confidence=1))
     merged = fewshot.merge_labels(head_labels, model_labels, 4)
     assert [m.name for m in merged] == ["suv", "l0", "l1", "l2"]
+
+
+def test_the_head_is_named_in_the_model_version_and_read_back() -> None:
+    head = trained()
+    assert head.ident == f"cats@{head.version}" and len(head.version) == 12
+    version = fewshot.tagged(MODEL, head)
+    assert version == f"{MODEL}+head:cats@{head.version}"
+    assert fewshot.head_of(version) == head.ident
+    assert fewshot.tagged(MODEL, None) == MODEL
+    assert fewshot.head_of(MODEL) is None and fewshot.head_of(None) is None and fewshot.head_of("") is None
+    assert fewshot.head_of(f"{MODEL}+head:") is None
+    # a retrained head (other weights) has another version
+    x, y = clusters(seed=4)
+    other = fewshot.train_head("cats", x, y, ("luna", "max", "milo"), MODEL)
+    assert fewshot.tagged(MODEL, other) != version

@@ -8,6 +8,7 @@ a few dozen real photos go through the model and into albums.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -19,17 +20,25 @@ import pytest
 
 from photosort import backfill
 from photosort.models import Status
-from photosort_local import backfill_run
+from photosort_local import backfill_run, inventory
 from photosort_local.stack import EmbeddedStack
 from tests.support.harness import Harness
 from tests.workflow.test_workflow import variant
 
+INVENTORY_BUCKET = "photosort-inventory"
+INVENTORY_PREFIX = "reports/"
 PHOTOS = ("chelsea", "coffee", "astronaut", "china", "motorcycle_left", "flower", "rocket", "grace_hopper")
 
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[EmbeddedStack]:
-    with EmbeddedStack(parameters={"BackfillMaxConcurrency": "4"}, stack_name="backfill") as running:
+    parameters = {
+        "BackfillMaxConcurrency": "4",
+        "BackfillInventoryBucket": INVENTORY_BUCKET,
+        "BackfillInventoryPrefix": INVENTORY_PREFIX,
+    }
+    with EmbeddedStack(parameters=parameters, stack_name="backfill") as running:
+        running.s3.create_bucket(Bucket=INVENTORY_BUCKET)  # the inventory's destination: another bucket
         yield running
 
 
@@ -133,6 +142,92 @@ def test_ingest_of_2500_objects_over_several_listing_pages(harness: Harness) -> 
     assert counts.get("pets", 0) >= 2  # both chelsea variants
     # the report's manifest lists more than one batch (10 keys each): the listing went past one page
     assert report.outcomes["rejected"] > 1000
+
+
+def test_ingest_from_an_s3_inventory_manifest_skips_outputs_versions_and_gone_objects(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # GIVEN the bucket after the ingest above (2,500 records under photosort's outputs), new objects under inv/
+    # (photos, one with a space, a plus, accents and a percent sign in its key, and non-images), and an S3 Inventory
+    # of the whole bucket (CSV, gzip, keys URL-encoded, several files) taken before one object was deleted, with a
+    # delete marker's row and a row of another bucket
+    stack = harness.stack
+    odd = "inv/Summer 2019/été+plage 100%.png"
+    photos = {odd: variant("chelsea", 5100), "inv/coffee.png": variant("coffee", 5101)}
+    junk = [f"inv/misc/{i:03d}.txt" for i in range(25)]
+    for key, data in photos.items():
+        put(harness, key, data)
+    for i, key in enumerate(junk):
+        put(harness, key, b"inventory junk %d" % i)
+    put(harness, "inv/deleted-since.txt", b"listed by the inventory, deleted before the run")
+    extra = [  # an inventory of all versions: a delete marker's row, and an older version's
+        {"Bucket": stack.bucket, "Key": "inv/old.txt", "VersionId": "v2", "IsLatest": "true", "IsDeleteMarker": "true"},
+        {"Bucket": stack.bucket, "Key": "inv/old.txt", "VersionId": "v1", "IsLatest": "false", "Size": "3"},
+        {"Bucket": "someone-elses-bucket", "Key": "inv/theirs.png", "IsLatest": "true", "Size": "10"},
+    ]
+    uri = inventory.write_inventory(
+        stack.s3,
+        stack.bucket,
+        INVENTORY_BUCKET,
+        prefix=INVENTORY_PREFIX,
+        rows_per_file=700,
+        extra_rows=extra,
+        versions=True,
+    )
+    stack.s3.delete_object(Bucket=stack.bucket, Key="inv/deleted-since.txt")
+    rows = inventory.read_manifest(stack.s3, uri)
+    assert len(rows) > 2500 and any("%C3%A9t%C3%A9%2Bplage+100%25" in r["Key"] for r in rows)
+    to_ingest = len(photos) + len(junk)
+
+    # WHEN a dry run, then the ingest itself, read that manifest
+    options = backfill.RunOptions(mode=backfill.Mode.INGEST, manifest=uri)
+    planned = backfill_run.plan_run(stack.client, target(stack), options)
+    desc, report = finish(stack, backfill_run.start_run(stack.client("stepfunctions"), target(stack), options))
+
+    # THEN every row was an item: the new objects were sorted as uploads, the vanished one is "gone", and photosort's
+    # outputs, the other bucket's row and the delete marker were skipped with their reasons, as the plan said
+    assert desc["status"] == "SUCCEEDED", desc
+    assert sum(report.outcomes.values()) == len(rows) == planned.plan.listed
+    assert report.outcomes["rejected"] == len(junk)
+    assert report.outcomes["sorted"] + report.outcomes["unsorted"] == len(photos)
+    assert report.outcomes["gone"] == 1 == planned.plan.outcomes["gone"], (report.outcomes, planned.plan.as_dict())
+    assert planned.plan.outcomes["moved"] == to_ingest
+    assert report.outcomes["skipped"] == len(rows) - to_ingest - 1 == planned.plan.outcomes["skipped"]
+    assert planned.plan.skipped["a delete marker (the inventory lists versions)"] == 1
+    assert planned.plan.skipped["not the current version (the inventory lists versions)"] == 1
+    assert (
+        planned.plan.skipped[
+            "in bucket someone-elses-bucket, not " + stack.bucket + " (an inventory of another bucket)"
+        ]
+        == 1
+    )
+    assert planned.plan.skipped["outside this mode's prefixes"] == len(rows) - to_ingest - 4
+    assert report.failed_items == []
+    assert keys(harness, "inv/") == []
+    record = harness.record_for(odd)  # the decoded key: the object was found and its record names it
+    assert record is not None and record.status is Status.SORTED
+    assert "albums/already/x.png" in keys(harness, "albums/already/")
+    counts_equal_members(harness)
+    assert planned.cost.as_dict()["items"][0]["item"].startswith("Inventory")
+
+    # AND the CLI prints the same plan; a manifest outside the stack's inventory destination is refused
+    from photosort_local.cli import main
+
+    assert main(["backfill", "--stack", "backfill", "--mode", "ingest", "--manifest", uri, "--dry-run"]) == 0
+    assert f"from the S3 Inventory {uri}" in capsys.readouterr().out
+    elsewhere = f"s3://{stack.bucket}/backfill/manifest.json"
+    assert main(["backfill", "--stack", "backfill", "--mode", "ingest", "--manifest", elsewhere, "--dry-run"]) == 1
+    assert "not under this stack's S3 Inventory destination" in capsys.readouterr().err
+    refused, _ = finish(
+        stack,
+        backfill_run.start_run(
+            stack.client("stepfunctions"),
+            target(stack),
+            backfill.RunOptions(mode=backfill.Mode.INGEST, manifest=elsewhere),
+        ),
+    )
+    assert refused["status"] == "FAILED" and refused["error"] == "BackfillRefused"
+    assert f"s3://{INVENTORY_BUCKET}/{INVENTORY_PREFIX}" in refused["cause"]
 
 
 def test_a_second_backfill_is_refused_while_one_runs(harness: Harness) -> None:
@@ -310,6 +405,96 @@ def test_reroute_after_a_rules_change_matches_its_dry_run(harness: Harness) -> N
     # AND a second reroute changes nothing
     _desc, again = run(stack, "reroute")
     assert again.outcomes["moved"] == 0 and again.outcomes["updated"] == 0
+
+
+KITTY_RULES = {
+    **NEW_RULES,
+    "rules": [{"album": "kitties", "labels": ["Kitty"], "min_confidence": 60}, *NEW_RULES["rules"]],
+}
+
+
+def _train_kitty_head() -> Any:
+    """A few-shot head (photosort labels train's training, nearest centroid) on the local model's embeddings of
+    three cat photos ("Kitty") and three others ("Thing")."""
+    import numpy as np
+
+    from photosort import embeddings, fewshot
+    from photosort.backends.local import LocalClassifier
+
+    classifier = LocalClassifier(detect_faces=False)
+    examples = [("Kitty", variant("chelsea", 7000 + i)) for i in range(3)]
+    examples += [("Thing", variant(name, 7100)) for name in ("coffee", "rocket", "motorcycle_left")]
+    vectors = []
+    for _label, data in examples:
+        embedding = classifier.classify_bytes(data).embedding
+        assert embedding is not None
+        vectors.append(embeddings.decode(embedding))
+    targets = np.array([0 if label == "Kitty" else 1 for label, _ in examples])
+    return fewshot.train_head(
+        "kitty",
+        np.stack(vectors),
+        targets,
+        ("Kitty", "Thing"),
+        classifier.classifier_version,
+        method="nearest-centroid",
+        folds=2,
+    )
+
+
+def test_reclassify_after_a_few_shot_head_is_attached_redoes_only_other_heads_records(harness: Harness) -> None:
+    # GIVEN photos classified by the local model with no head, and a head trained and attached to the backfill
+    # and the per-upload functions (with a rule for its label)
+    stack = harness.stack
+    placed = [r for r in harness.repo.scan_images() if r.status in (Status.SORTED, Status.UNSORTED)]
+    assert placed and all(r.backend == "local" and "+head:" not in (r.model_version or "") for r in placed)
+    head = _train_kitty_head()
+    put(harness, "heads/kitty.json", head.to_json().encode())
+    uri = f"s3://{stack.bucket}/heads/kitty.json"
+    with_head = {"PHOTOSORT_LABEL_HEAD": uri, "PHOTOSORT_LABEL_HEAD_MAX_AGE": "0"}
+    rules = {"PHOTOSORT_RULES": json.dumps(KITTY_RULES)}
+    stack.update_function_environment(stack.outputs["BackfillFunctionName"], {**with_head, **rules})
+    stack.update_function_environment(stack.outputs["ClassifyFunctionName"], with_head)
+    stack.update_function_environment(stack.outputs["RecordFunctionName"], rules)
+    # AND one new upload, classified with the head by the per-upload workflow
+    fresh = harness.upload(harness.unique("new-cat.png"), variant("chelsea", 7300)).record
+    assert fresh is not None and fresh.model_version is not None
+    assert fresh.model_version.endswith(f"+head:{head.ident}") and fresh.labels[0].name == "Kitty"
+
+    # WHEN a reclassify of one album runs, then a dry run and a reclassify of the whole bucket
+    in_animals = [r for r in placed if r.destination_key.startswith("albums/animals/")]
+    assert in_animals, "the reroute put the cats in animals"
+    _desc, first = run(stack, "reclassify", "albums/animals/")
+    planned = backfill_run.plan_run(stack.client, target(stack), backfill.RunOptions(mode=backfill.Mode.RECLASSIFY))
+    desc, second = run(stack, "reclassify")
+
+    # THEN the first redid exactly that album's records; the second only the rest (the album's, and the upload
+    # classified with this head, were current), as its dry run said; every record now names the head
+    assert first.outcomes["moved"] + first.outcomes["updated"] + first.outcomes["unchanged"] == len(in_animals)
+    assert desc["status"] == "SUCCEEDED", desc
+    assert second.outcomes["current"] == len(in_animals) + 1 == planned.plan.outcomes["current"]
+    redone = second.outcomes["moved"] + second.outcomes["updated"] + second.outcomes["unchanged"]
+    assert redone == len(placed) - len(in_animals) == planned.plan.outcomes["moved"]
+    after = [r for r in harness.repo.scan_images() if r.status in (Status.SORTED, Status.UNSORTED)]
+    assert len(after) == len(placed) + 1
+    assert all(r.model_version and r.model_version.endswith(f"+head:{head.ident}") for r in after)
+    kitties = [r for r in after if backfill.album_of(r) == "kitties"]
+    assert fresh.image_id in {r.image_id for r in kitties}
+    assert {r.image_id for r in kitties} >= {
+        r.image_id for r in in_animals if r.source_key.split("/")[-1].startswith("chelsea")
+    }
+    assert all(r.destination_key.startswith("albums/kitties/") for r in kitties)
+    assert all(r.destination_key in harness.keys(r.destination_key) for r in after)
+    counts = counts_equal_members(harness)
+    assert counts["kitties"] == len(kitties)
+
+    # AND with the head retrained (new weights, a new version) every record is redone again
+    retrained = dataclasses.replace(head, version="retrained000")
+    put(harness, "heads/kitty.json", retrained.to_json().encode())
+    plan_again = backfill_run.plan_run(stack.client, target(stack), backfill.RunOptions(mode=backfill.Mode.RECLASSIFY))
+    assert plan_again.plan.outcomes.get("current", 0) == 0
+    assert plan_again.plan.outcomes["moved"] == len(after)
+    # (detach the head from the per-upload functions for the tests after this one)
+    stack.update_function_environment(stack.outputs["ClassifyFunctionName"], {"PHOTOSORT_LABEL_HEAD": ""})
 
 
 def test_reclassify_after_a_backend_change(harness: Harness) -> None:

@@ -1,7 +1,11 @@
 """Backfill and reprocess: what one item of a backfill run does, in each mode, with the per-upload domain code.
 
-The backfill state machine (statemachine/backfill.asl.json) lists the bucket (or a prefix) with a Distributed Map
-and hands batches of keys to the backfill Lambda, which calls :func:`process_batch`. Per key, by mode:
+The backfill state machine (statemachine/backfill.asl.json) lists the bucket (or a prefix) with a Distributed Map,
+or reads an S3 Inventory manifest (``--manifest``), and hands batches of keys to the backfill Lambda, which calls
+:func:`process_batch`. An inventory row is screened first (:func:`admit`): its key is URL-decoded (S3 Inventory
+writes keys URL-encoded), and a row of another bucket, a delete marker, an older version, or a key outside the
+prefix is skipped with its reason; an object the inventory lists that has since gone is reported ``gone``. Per
+key, by mode:
 
 - ``ingest``: an object outside the output prefixes is sorted exactly as an upload is: :func:`pipeline.inspect`,
   :func:`pipeline.classify`, :func:`pipeline.record`, :func:`pipeline.sort`, and :func:`pipeline.quarantine` for
@@ -12,8 +16,8 @@ and hands batches of keys to the backfill Lambda, which calls :func:`process_bat
   labels (:func:`rerouted`, which is :func:`pipeline.decide_record` on them). Only a changed destination moves;
   the record, its memberships and the album counts change in one conditional transaction first, then the object
   moves (copy, verify, delete). A run interrupted between the two finds the object by its hash and finishes.
-- ``reclassify``: the same photos, when their record was made by another backend or model version (or all),
-  are classified again with the current backend, then rerouted.
+- ``reclassify``: the same photos, when their record was made by another backend, model version or few-shot head
+  (or all), are classified again with the current backend, then rerouted.
 
 Transient errors (throttling, a busy table) are raised, so the state machine retries the whole batch: every item
 is idempotent, so finished items are skipped on the retry, and on a re-run of an interrupted backfill. The lock
@@ -24,15 +28,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
+from urllib.parse import unquote_plus
 
 from botocore.exceptions import ClientError
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from photosort import constants, neardup, pipeline, routing, storage
 from photosort.backends import Classifier
@@ -96,12 +102,43 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
+class Source(StrEnum):
+    LISTING = "listing"  # ListObjectsV2 of the prefix (the ItemReader's s3:listObjectsV2)
+    MANIFEST = "manifest"  # an S3 Inventory manifest.json (the ItemReader's s3:getObject, InputType MANIFEST)
+
+
 class BackfillItem(_Frozen):
-    """One listed object, as the Distributed Map's ItemSelector passes it."""
+    """One object to handle: a listed one as the listing Map's ItemSelector passes it, or an S3 Inventory row as
+    the manifest Map's ItemReader makes it (``{"Bucket": ..., "Key": <URL-encoded>, "Size": "12", ...}``)."""
 
     key: str
     etag: str | None = None
     size: int = Field(0, ge=0)
+    bucket: str | None = None  # an inventory row's Bucket column
+    encoded: bool = False  # the key is URL-encoded (every inventory row's is)
+    latest: bool = True  # IsLatest (a versioned inventory lists every version)
+    delete_marker: bool = False  # IsDeleteMarker
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inventory_row(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "Key" not in data or "key" in data:
+            return data
+        size = str(data.get("Size") or "0")
+        return {
+            "key": data["Key"],
+            "bucket": data.get("Bucket") or None,
+            "etag": data.get("ETag") or None,
+            "size": int(size) if size.isdigit() else 0,  # empty for a delete marker
+            "encoded": True,
+            "latest": str(data.get("IsLatest", "true")).lower() != "false",
+            "delete_marker": str(data.get("IsDeleteMarker", "false")).lower() == "true",
+        }
+
+    @property
+    def object_key(self) -> str:
+        """The object's key (an inventory's decoded: ``+`` is a space, ``%2B`` a plus)."""
+        return unquote_plus(self.key) if self.encoded else self.key
 
 
 class BatchSettings(_Frozen):
@@ -110,7 +147,8 @@ class BatchSettings(_Frozen):
     mode: Mode
     bucket: str
     run: str | None = None  # the execution's id (for the logs)
-    all: bool = False  # reclassify every photo, not only those made by another backend or model
+    all: bool = False  # reclassify every photo, not only those made by another backend, model or head
+    prefix: str = ""  # only keys under it (an inventory lists the whole bucket)
 
 
 class BatchEvent(_Frozen):
@@ -165,15 +203,37 @@ def album_of(record: ImageRecord | Decision | None) -> str | None:
 
 
 # -- batches ----------------------------------------------------------------------------------------------------
+def admit(run: BatchSettings, item: BackfillItem) -> BackfillItem | ItemOutcome:
+    """The item to handle (its key decoded), or why it is skipped (pure): another bucket's row, a delete marker, an
+    older version, a key outside the prefix or outside this mode's prefixes (photosort's outputs for ingest)."""
+    key = item.object_key
+
+    def skipped(reason: str) -> ItemOutcome:
+        return ItemOutcome(key=key, outcome=Outcome.SKIPPED, reason=reason)
+
+    if item.bucket is not None and item.bucket != run.bucket:
+        return skipped(f"in bucket {item.bucket}, not {run.bucket} (an inventory of another bucket)")
+    if item.delete_marker:
+        return skipped("a delete marker (the inventory lists versions)")
+    if not item.latest:
+        return skipped("not the current version (the inventory lists versions)")
+    if not key.startswith(run.prefix):
+        return skipped(f"outside the prefix {run.prefix!r}")
+    if not in_scope(run.mode, key):
+        return skipped("outside this mode's prefixes")
+    return item.model_copy(update={"key": key, "encoded": False}) if item.encoded else item
+
+
 def process_batch(ctx: Context, event: BatchEvent) -> BatchResult:
     """Handle every item of one batch; transient errors propagate (the state machine retries the batch)."""
     handle = {Mode.INGEST: ingest_item, Mode.REROUTE: reroute_item, Mode.RECLASSIFY: reclassify_item}[
         event.settings.mode
     ]
     outcomes = []
-    for item in event.items:
-        if not in_scope(event.settings.mode, item.key):
-            outcomes.append(ItemOutcome(key=item.key, outcome=Outcome.SKIPPED, reason="outside this mode's prefixes"))
+    for raw in event.items:
+        item = admit(event.settings, raw)
+        if isinstance(item, ItemOutcome):
+            outcomes.append(item)
             continue
         try:
             outcomes.append(handle(ctx, event.settings, item))
@@ -393,9 +453,21 @@ def save_rerouted(repo: Repository, old: ImageRecord, new: ImageRecord) -> None:
 
 
 # -- reclassify ---------------------------------------------------------------------------------------------------
+MODEL_VERSION_CAP = 128  # Classification.capped() cuts a model version to this many characters
+
+
+def current_version(backend: Classifier) -> str | None:
+    """The model version a classification by ``backend`` would record now: its model's, and for the local backend
+    the few-shot head applied now (``labels_version``: the head is re-read when it changes), or None."""
+    version = getattr(backend, "labels_version", None) or getattr(backend, "model_version", None)
+    return None if version is None else str(version)[:MODEL_VERSION_CAP]
+
+
 def is_current(record: ImageRecord, backend: Classifier) -> bool:
-    """Whether ``record`` was made by this backend (and this model version, when the backend names one)."""
-    version = getattr(backend, "model_version", None)
+    """Whether ``record`` was made by this backend, this model version (when the backend names one) and this
+    few-shot head (name and version, part of the model version: :func:`photosort.fewshot.tagged`), or no head
+    when none is configured. A record made by any other is classified again by a reclassify."""
+    version = current_version(backend)
     return record.backend == backend.name and (version is None or record.model_version == version)
 
 
@@ -496,12 +568,34 @@ class BackfillLock:
         return True
 
 
+MANIFEST_URI = re.compile(r"^s3://(?P<bucket>[a-z0-9][a-z0-9.-]{1,61}[a-z0-9])/(?P<key>.+\.json)$")
+
+
 class RunOptions(_Frozen):
     """A backfill execution's input (from ``photosort backfill``, the console or the AWS CLI)."""
 
     mode: Mode
     prefix: str = ""
     all: bool = False
+    manifest: str | None = None  # s3://bucket/.../manifest.json of an S3 Inventory: its rows are the items
+
+    @field_validator("manifest")
+    @classmethod
+    def _manifest_uri(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not MANIFEST_URI.match(value):
+            raise ValueError(f"manifest must be s3://bucket/path/manifest.json of an S3 Inventory, not {value!r}")
+        return value
+
+    @property
+    def source(self) -> Source:
+        return Source.MANIFEST if self.manifest else Source.LISTING
+
+
+class InventoryNotAllowedError(PhotosortError):
+    """The manifest is not under the stack's configured S3 Inventory destination (BackfillInventoryBucket and
+    BackfillInventoryPrefix): the machine's role may read only there."""
 
 
 class LockRequest(_Frozen):
@@ -519,6 +613,28 @@ class BackfillSettings(BaseModel):
     # a reroute never calls the backend: only Lambda, S3 and DynamoDB bound it
     reroute_concurrency: int = Field(100, ge=1, le=10_000, alias=constants.BACKFILL_REROUTE_CONCURRENCY)
     lock_seconds: int = Field(86_400, ge=60, alias=constants.BACKFILL_LOCK_SECONDS)
+    inventory: str | None = Field(None, alias=constants.BACKFILL_INVENTORY)  # s3://bucket/prefix, or none
+
+    @field_validator("inventory", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def check_manifest(self, manifest: str) -> tuple[str, str]:
+        """The manifest's bucket and key, if the machine may read it (under the configured inventory destination)."""
+        if self.inventory is None:
+            raise InventoryNotAllowedError(
+                "this stack reads no S3 Inventory: deploy it with BackfillInventoryBucket (and "
+                "BackfillInventoryPrefix) naming your inventory's destination, or run without --manifest (a listing)"
+            )
+        if not manifest.startswith(self.inventory):
+            raise InventoryNotAllowedError(
+                f"manifest {manifest} is not under this stack's S3 Inventory destination {self.inventory}"
+            )
+        found = MANIFEST_URI.match(manifest)
+        if found is None:
+            raise InventoryNotAllowedError(f"manifest must be s3://bucket/path/manifest.json, not {manifest!r}")
+        return found["bucket"], found["key"]
 
     def concurrency(self, mode: Mode) -> int:
         return self.reroute_concurrency if mode is Mode.REROUTE else self.max_concurrency
@@ -538,8 +654,16 @@ def lock_step(lock: BackfillLock, request: LockRequest, settings: BackfillSettin
         return {"released": lock.release(request.execution)}
     if request.options is None:
         raise ValueError("acquire needs the run's options (mode, prefix, all)")
-    lock.acquire(request.execution, request.options.mode.value, now, timedelta(seconds=settings.lock_seconds))
-    return {**request.options.model_dump(mode="json"), "max_concurrency": settings.concurrency(request.options.mode)}
+    options = request.options
+    bucket, key = settings.check_manifest(options.manifest) if options.manifest else (None, None)
+    lock.acquire(request.execution, options.mode.value, now, timedelta(seconds=settings.lock_seconds))
+    return {
+        **options.model_dump(mode="json"),
+        "source": options.source.value,  # the machine's Choice: the manifest Map, or the listing Map
+        "manifest_bucket": bucket,
+        "manifest_key": key,
+        "max_concurrency": settings.concurrency(options.mode),
+    }
 
 
 # -- plans (--dry-run) and reports ----------------------------------------------------------------------------------
@@ -551,6 +675,7 @@ class Plan:
     listed: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     moves: Counter[tuple[str, str]] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)  # why, for the skipped keys
 
     @property
     def touched(self) -> int:
@@ -565,6 +690,7 @@ class Plan:
             "touched": self.touched,
             "outcomes": dict(sorted(self.outcomes.items())),
             "moves": [{"from": a, "to": b, "photos": n} for (a, b), n in sorted(self.moves.items())],
+            "skipped": dict(sorted(self.skipped.items())),
         }
 
 
@@ -593,12 +719,23 @@ def plan_item(ctx: Context, run: BatchSettings, key: str) -> ItemOutcome:
     return ItemOutcome(key=key, outcome=outcome, from_album=album_of(record), to_album=album_of(new))
 
 
-def plan(ctx: Context, run: BatchSettings, keys: Iterable[str]) -> Plan:
+def plan(ctx: Context, run: BatchSettings, items: Iterable[str | BackfillItem]) -> Plan:
+    """What a run over ``items`` (listed keys, or an inventory's rows) would do (read-only)."""
     result = Plan(mode=run.mode)
-    for key in keys:
+    for raw in items:
         result.listed += 1
-        outcome = plan_item(ctx, run, key)
+        item = BackfillItem(key=raw) if isinstance(raw, str) else raw
+        admitted = admit(run, item)
+        if isinstance(admitted, ItemOutcome):
+            outcome = admitted
+        elif item.encoded and run.mode is Mode.INGEST and storage.head(ctx.s3, run.bucket, admitted.key) is None:
+            # an inventory is a snapshot (daily or weekly): a HEAD tells which of its objects have gone since
+            outcome = ItemOutcome(key=admitted.key, outcome=Outcome.GONE, reason="no longer there")
+        else:
+            outcome = plan_item(ctx, run, admitted.key)
         result.outcomes[outcome.outcome.value] += 1
+        if outcome.outcome is Outcome.SKIPPED:
+            result.skipped[outcome.reason] += 1
         if outcome.outcome is Outcome.MOVED:
             result.moves[(outcome.from_album or "?", outcome.to_album or "?")] += 1
     return result
@@ -637,7 +774,10 @@ def report(result_files: Sequence[dict[str, Any]]) -> Report:
                     out.failed_items.append({"key": item.key, "outcome": item.outcome.value, "reason": item.reason})
             continue
         out.failed_batches += 1
-        keys = [i.get("key", "") for i in json.loads(entry.get("Input") or "{}").get("Items", [])]
+        # a listed key as it is, an inventory row's decoded
+        keys = [
+            BackfillItem.model_validate(i).object_key for i in json.loads(entry.get("Input") or "{}").get("Items", [])
+        ]
         reason = f"{entry.get('Error', '')}: {entry.get('Cause', '')}"[:500]
         for key in keys:
             out.outcomes[Outcome.ERROR.value] += 1
@@ -667,6 +807,8 @@ __all__ = [
     "Mode",
     "Outcome",
     "Plan",
+    "Source",
+    "admit",
     "process_batch",
     "rerouted",
 ]

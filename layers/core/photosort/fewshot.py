@@ -36,6 +36,7 @@ METHODS = ("logistic-regression", "nearest-centroid")
 HEAD_CATEGORY = "Custom"  # category of every label a head emits
 CENTROID_SCALE = 20.0  # softmax temperature for nearest-centroid cosine scores (cos 1.0 vs 0.9 -> e^2 odds)
 MIN_HEAD_CONFIDENCE = 1.0  # percent: head labels below this are not emitted
+HEAD_MARK = "+head:"  # model_version of labels a head took part in: "<model>[+faces]+head:<name>@<version>"
 
 
 class HeadModelMismatchError(ConfigurationError):
@@ -82,6 +83,11 @@ class LabelHead:
     @property
     def dim(self) -> int:
         return int(self.weights.shape[1])
+
+    @property
+    def ident(self) -> str:
+        """``name@version``: which head, and which training of it (the version hashes its weights)."""
+        return f"{self.name}@{self.version}"
 
     def probabilities(self, vector: np.ndarray) -> np.ndarray:
         """Label probabilities (0-1) for one L2-normalised embedding."""
@@ -380,6 +386,21 @@ class HeadSource:
             head = LabelHead.from_json(str(text), source=f"label head {self.uri}")
             self._cached = (token, head)
             return head
+
+
+def tagged(model_version: str, head: LabelHead | None) -> str:
+    """The model version of labels ``head`` took part in (unchanged without a head).
+
+    A record's ``model_version`` so says which head made its labels, and a reclassify redoes a record whose head
+    differs from the one configured now (:func:`photosort.backfill.is_current`)."""
+    return model_version if head is None else f"{model_version}{HEAD_MARK}{head.ident}"
+
+
+def head_of(model_version: str | None) -> str | None:
+    """The ``name@version`` of the head a model version names (see :func:`tagged`), or None."""
+    if not model_version or HEAD_MARK not in model_version:
+        return None
+    return model_version.rsplit(HEAD_MARK, 1)[1] or None
 
 
 def merge_labels(head_labels: Sequence[Label], labels: Sequence[Label], max_labels: int) -> tuple[Label, ...]:

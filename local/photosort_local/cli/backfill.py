@@ -1,6 +1,7 @@
 """``photosort backfill``: sort what is already in the bucket, re-route on new rules, reclassify on a new model.
 
     photosort backfill --stack photosort --mode ingest [--prefix old-photos/] [--dry-run]
+    photosort backfill --stack photosort --mode ingest --manifest s3://inventory-bucket/.../manifest.json
     photosort backfill --stack photosort --mode reroute --dry-run
     photosort backfill --stack photosort --mode reclassify [--all]
     photosort backfill --stack photosort --report EXECUTION_ARN
@@ -9,7 +10,10 @@ A run is one execution of the stack's backfill machine (README "Backfill and rep
 and prints the report (totals by outcome, moves between albums, failed items with reasons, how to redrive).
 ``--dry-run`` changes nothing: it prints how many keys each outcome would have, the moves as a diff table, the
 estimated cost and the duration at the configured concurrency. ``--endpoint-url`` targets ``photosort local
-serve``; ``photosort local backfill`` is the same command with that endpoint as its default.
+serve``; ``photosort local backfill`` is the same command with that endpoint as its default, and its
+``--inventory`` writes a real-format S3 Inventory of the local bucket first (the offline stack has no S3
+Inventory; ``photosort local serve`` configures :data:`LOCAL_INVENTORY_BUCKET` as its destination) and reads the
+items from it, as ``--manifest`` does on AWS.
 """
 
 from __future__ import annotations
@@ -20,13 +24,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from photosort import backfill
-from photosort_local import backfill_run, endpoints
+from photosort_local import backfill_run, endpoints, inventory
 from photosort_local.cost.backfill import BATCH
 
 if TYPE_CHECKING:
     from photosort_local.cli.common import Subcommands
 
 LOCAL_ENDPOINT = "http://127.0.0.1:5000"
+LOCAL_INVENTORY_BUCKET = "photosort-local-inventory"  # `photosort local serve`'s BackfillInventoryBucket
 
 
 def _moves_table(moves: list[dict[str, Any]]) -> list[str]:
@@ -50,10 +55,13 @@ def _duration(seconds: float) -> str:
 def plan_text(planned: backfill_run.PlannedRun) -> str:
     d = planned.as_dict()
     est = planned.cost
+    source = f"the S3 Inventory {planned.manifest}" if planned.manifest else "a listing"
+    counted = "in the inventory" if planned.manifest else "listed"
     lines = [
-        f"Dry run: {d['mode']} of prefix {planned.prefix!r}: nothing was changed.",
-        f"  {d['listed']:,} keys listed, {d['touched']:,} would be touched",
+        f"Dry run: {d['mode']} of prefix {planned.prefix!r} from {source}: nothing was changed.",
+        f"  {d['listed']:,} keys {counted}, {d['touched']:,} would be touched",
         "  " + ", ".join(f"{k} {v:,}" for k, v in d["outcomes"].items()),
+        *(f"    skipped {n:,}: {reason}" for reason, n in d["skipped"].items()),
         "Moves (diff):",
         *_moves_table(d["moves"]),
         f"Estimated cost: ${est.total:,.2f} ({est.backend} backend; itemised with --json)",
@@ -98,7 +106,17 @@ def run(args: argparse.Namespace) -> int:
         return _print_report(client, target, args, args.report, desc)
     if not args.mode:
         raise backfill_run.BackfillCliError("--mode is required (ingest, reroute or reclassify), or --report ARN")
-    options = backfill.RunOptions(mode=backfill.Mode(args.mode), prefix=args.prefix, all=args.all)
+    if getattr(args, "inventory", False):
+        if args.manifest:
+            raise backfill_run.BackfillCliError("--inventory writes the manifest: give --inventory or --manifest")
+        args.manifest = inventory.write_inventory(client("s3"), target.bucket, LOCAL_INVENTORY_BUCKET)
+        print(f"wrote an S3 Inventory of {target.bucket}: {args.manifest}", file=sys.stderr, flush=True)
+    try:
+        options = backfill.RunOptions(
+            mode=backfill.Mode(args.mode), prefix=args.prefix, all=args.all, manifest=args.manifest
+        )
+    except ValueError as exc:  # pydantic's ValidationError: a --manifest that is not s3://.../manifest.json
+        raise backfill_run.BackfillCliError(str(exc).splitlines()[-1].strip()) from exc
     if args.dry_run:
         planned = backfill_run.plan_run(client, target, options)
         print(json.dumps(planned.as_dict(), indent=2, default=str) if args.json else plan_text(planned))
@@ -125,6 +143,17 @@ def configure(parser: argparse.ArgumentParser, *, endpoint_default: str | None) 
     parser.add_argument("--stack", default="photosort", help="the photosort stack (default: photosort)")
     parser.add_argument("--mode", choices=[m.value for m in backfill.Mode], help="what to do with each key")
     parser.add_argument("--prefix", default="", help="only keys under this prefix (default: the whole bucket)")
+    parser.add_argument(
+        "--manifest",
+        metavar="S3_URI",
+        help="items from this S3 Inventory manifest (s3://bucket/.../manifest.json, CSV) instead of a listing",
+    )
+    if endpoint_default is not None:  # photosort local backfill
+        parser.add_argument(
+            "--inventory",
+            action="store_true",
+            help="write an S3 Inventory of the local bucket and read the items from it (as --manifest on AWS)",
+        )
     parser.add_argument("--all", action="store_true", help="reclassify: every photo, not only older models'")
     parser.add_argument("--dry-run", action="store_true", help="print the plan, cost and duration; change nothing")
     parser.add_argument("--report", metavar="EXECUTION_ARN", help="print the report of a run (waits for it)")

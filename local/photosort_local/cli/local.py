@@ -58,7 +58,11 @@ def add_parser(subcommands: Subcommands) -> None:
     refill = sub.add_parser(
         "backfill",
         help="ingest, reroute or reclassify the local bucket (the stack `photosort local serve` runs)",
-        description="`photosort backfill` against the served offline stack (--endpoint-url defaults to it).",
+        description="`photosort backfill` against the served offline stack (--endpoint-url defaults to it): "
+        "--mode ingest (objects outside photosort's prefixes, or under --prefix), reroute (the current rules on "
+        "the stored labels), reclassify (the current backend, model and few-shot head; --all for every photo); "
+        "--dry-run for the plan; --inventory to read the items from an S3 Inventory of the local bucket (written "
+        "first) instead of a listing.",
     )
     backfill.configure(refill, endpoint_default=backfill.LOCAL_ENDPOINT)
     local.set_defaults(run=run)
@@ -134,9 +138,11 @@ def serve(args: argparse.Namespace) -> int:
         web_port = gallery.gallery_port(args.port, args.gallery_port)
         if web_port:
             server.check_port_free("127.0.0.1", web_port)
-        parameters = stack_parameters(args)
+        # the backfill machine may read an S3 Inventory there (`photosort local backfill --inventory` writes one)
+        parameters = {**stack_parameters(args), "BackfillInventoryBucket": backfill.LOCAL_INVENTORY_BUCKET}
         print("Starting the embedded stack...", file=sys.stderr)
         with running.embedded_stack(parameters) as stack:
+            stack.s3.create_bucket(Bucket=backfill.LOCAL_INVENTORY_BUCKET)
             server.serve(stack, args.host, args.port, sys.stdout, gallery_port=web_port)
     except server.PortInUseError as exc:
         raise CliError(str(exc)) from exc

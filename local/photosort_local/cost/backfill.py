@@ -11,6 +11,10 @@ items take. Per item, by mode:
   transaction (image item and memberships) and the move (HEAD x3, COPY, DELETE).
 * ``reclassify``: as reroute, plus the backend's call and a GET of the photo for every photo classified again.
 
+The items come from a listing (one ListObjectsV2 per 1,000 keys) or, with ``--manifest``, from an S3 Inventory
+(billed per object it lists, once per report, plus a GET of the manifest and of each gzip CSV file, taken as
+:data:`INVENTORY_ROWS_PER_FILE` rows each); the per-item work is the same.
+
 The duration at MaxConcurrency C: listed keys x seconds per key / C (a child works through its batch serially).
 """
 
@@ -32,6 +36,8 @@ MOVE_CALLS = 6  # transaction, HEAD x3, COPY, DELETE
 ITEM_CPU_MS = 5.0  # deciding a reroute (routing.match + render_key) and the JSON of a batch item
 SERVICES = frozenset({"Rekognition", "Bedrock", "SageMaker"})  # the classifier's own line items
 MODES = ("ingest", "reroute", "reclassify")
+SOURCES = ("listing", "manifest")
+INVENTORY_ROWS_PER_FILE = 1_000_000  # a CSV inventory file's rows (S3 splits a large inventory into several files)
 
 
 @dataclass
@@ -78,10 +84,14 @@ def estimate(
     backend: str = "local",
     max_concurrency: int = 10,
     prices: dict[str, Any] | None = None,
+    source: str = "listing",
 ) -> BackfillEstimate:
-    """The cost of one run over ``listed`` keys of which ``touched`` are sorted, moved or classified."""
+    """The cost of one run over ``listed`` keys (or inventory rows) of which ``touched`` are sorted, moved or
+    classified."""
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; expected one of {MODES}")
+    if source not in SOURCES:
+        raise ValueError(f"unknown item source {source!r}; expected one of {SOURCES}")
     p = prices or load_prices()
     n = float(listed)
     k = float(listed if touched is None else touched)
@@ -109,13 +119,29 @@ def estimate(
         est.items.append(model.Item(service, item, quantity, unit, unit_price, quantity * unit_price))
 
     batches = math.ceil(n / BATCH)
-    add(
-        "S3",
-        "ListObjectsV2 (the ItemReader, 1 per 1,000 keys)",
-        math.ceil(n / 1000) / 1000.0,
-        "1k requests",
-        price(p, "s3", "put_copy_post_list"),
-    )
+    if source == "listing":
+        add(
+            "S3",
+            "ListObjectsV2 (the ItemReader, 1 per 1,000 keys)",
+            math.ceil(n / 1000) / 1000.0,
+            "1k requests",
+            price(p, "s3", "put_copy_post_list"),
+        )
+    else:
+        add(
+            "S3",
+            "Inventory (the objects its report lists)",
+            n / 1e6,
+            "1M objects",
+            price(p, "s3", "inventory_objects_listed"),
+        )
+        add(
+            "S3",
+            "GET (the ItemReader: manifest.json and its gzip CSV files)",
+            (1 + math.ceil(n / INVENTORY_ROWS_PER_FILE)) / 1000.0,
+            "1k requests",
+            price(p, "s3", "get_head_select"),
+        )
     add(
         "Step Functions",
         f"Standard transitions ({PARENT_TRANSITIONS} + {CHILD_TRANSITIONS}/batch of {BATCH})",

@@ -303,6 +303,15 @@ class LocalClassifier:
             self._faces = FaceDetector(threads=1)
             self.model_version = f"{self.model_version}+{FACES_FAMILY}"
 
+    @property
+    def labels_version(self) -> str:
+        """The model version a classification made now records: ``model_version`` and the head applied now."""
+        if self._head is None:
+            return self.model_version
+        from photosort.fewshot import tagged
+
+        return tagged(self.model_version, self._head.current())
+
     def run_model(self, tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """One onnxruntime run: (1000 logits, 1280-d pooled features)."""
         try:
@@ -315,15 +324,17 @@ class LocalClassifier:
         logits, features = self.run_model(tensor)
         labels = labels_from_probabilities(softmax(logits), self._table, max_labels=self.limits.max_labels)
         vector = embeddings.normalise(features)
+        version = self.classifier_version
         if self._head is not None:  # few-shot labels (photosort.fewshot): re-read when the artifact changes
-            from photosort.fewshot import merge_labels
+            from photosort.fewshot import merge_labels, tagged
 
-            head_labels = self._head.current().labels_for(vector, self.classifier_version)
-            labels = merge_labels(head_labels, labels, self.limits.max_labels)
+            head = self._head.current()
+            labels = merge_labels(head.labels_for(vector, self.classifier_version), labels, self.limits.max_labels)
+            version = tagged(version, head)  # the record says which head (and which training of it) took part
         return Classification(
             labels=labels,
             backend=BACKEND_NAME,
-            model_version=self.classifier_version,
+            model_version=version,
             embedding=embeddings.encode(vector, self.classifier_version),
         )
 
@@ -336,8 +347,9 @@ class LocalClassifier:
         if self._faces is None:
             return result
         faces = to_faces(self._faces.detect(img), img.size)
+        head_part = result.model_version.removeprefix(self.classifier_version)  # "" or the head's mark
         return with_faces(result, faces, max_labels=self.limits.max_labels).model_copy(
-            update={"model_version": self.model_version}
+            update={"model_version": self.model_version + head_part}
         )
 
     def classify(self, image: ImageInput) -> Classification:
