@@ -33,8 +33,8 @@ MODEL_FAMILY = "mtcnn-facenet-pytorch-2.6.0"
 
 MAX_SIDE = 640  # the detector's working resolution: longer side at most this many pixels
 MIN_FACE = 24  # pixels at the working resolution (P-Net's 12 px cell scaled by 12 / MIN_FACE)
-SCALE_FACTOR = 0.709  # pyramid step (MTCNN paper)
-STAGE_THRESHOLDS = (0.7, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch: 0.6, 0.7, 0.7)
+SCALE_FACTOR = 0.5  # pyramid step (MTCNN: 0.709): an octave, so every level is the last one halved (bench/faces.py)
+STAGE_THRESHOLDS = (0.95, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (facenet-pytorch: 0.6, 0.7, 0.7)
 MIN_CONFIDENCE = (
     0.97  # a face is reported at O-Net probability >= this (dev split: true faces >= 0.998, a macaque 0.94)
 )
@@ -202,6 +202,34 @@ def _crops(packed: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def pyramid(img: Image, min_face: int) -> list[tuple[float, Image]]:
+    """MTCNN's image pyramid: (scale, image) from ``12 / min_face`` down by :data:`SCALE_FACTOR` while the shorter
+    side stays at least 12 pixels (P-Net's window).
+
+    Every level whose scale is half that of an earlier one is that level halved by :meth:`Image.reduce` (a 2x2 box
+    average, four times cheaper than a resize), so only the first two levels are resized from the image.
+    """
+    from PIL import Image as PILImage
+
+    w, h = img.size
+    scales: list[float] = []
+    scale = 12.0 / min_face
+    while min(w, h) * scale >= 12:
+        scales.append(scale)
+        scale *= SCALE_FACTOR
+    halving = next((k for k in (1, 2) if abs(SCALE_FACTOR**k - 0.5) < 1e-9), 0)  # levels between two halvings
+    levels: list[Image] = []
+    for k, scale in enumerate(scales):
+        if halving and k >= halving:
+            levels.append(levels[k - halving].reduce(2))
+        elif round(1.0 / scale, 9).is_integer():
+            levels.append(img.reduce(round(1.0 / scale)))
+        else:
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            levels.append(img.resize(size, PILImage.Resampling.BOX))
+    return list(zip(scales, levels, strict=True))
+
+
 # ------------------------------------------------------------------------------------------------------ detector
 
 
@@ -232,31 +260,22 @@ class FaceDetector:
 
     def _proposals(self, img: Image) -> np.ndarray:
         """Stage 1: P-Net over the pyramid. Rows are x1, y1, x2, y2, score (squared, regressed)."""
-        from PIL import Image as PILImage
-
-        w, h = img.size
-        scale = 12.0 / self.min_face
-        shortest = min(w, h) * scale
+        logit = float(np.log(self.thresholds[0] / (1.0 - self.thresholds[0])))  # sigmoid(x) >= t  <=>  x >= logit
         found: list[np.ndarray] = []
-        previous = img
-        while shortest >= 12:
-            sw, sh = int(w * scale + 1), int(h * scale + 1)
-            previous = previous.resize((sw, sh), PILImage.Resampling.BOX)  # from the last level: each is smaller
-            reg, prob = self._run(self._pnet, _normalise(np.asarray(previous, dtype=np.uint8)))
-            ys, xs = np.nonzero(prob[0, 1] >= self.thresholds[0])
+        for scale, level in pyramid(img, self.min_face):
+            (out,) = self._run(self._pnet, _normalise(np.asarray(level, dtype=np.uint8)))
+            ys, xs = np.nonzero(out[0, 0] >= logit)
             if ys.size > MAX_LEVEL_CELLS:  # a busy texture: NMS on the best cells only
-                best = np.argpartition(-prob[0, 1, ys, xs], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]
+                best = np.argpartition(-out[0, 0, ys, xs], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]
                 ys, xs = ys[best], xs[best]
             if ys.size:
-                score = prob[0, 1, ys, xs]
-                offsets = reg[0][:, ys, xs].T
+                score = 1.0 / (1.0 + np.exp(-out[0, 0, ys, xs]))
+                offsets = out[0, 1:, ys, xs]
                 cells = np.stack([xs, ys], axis=1).astype(np.float32)
                 q1 = np.floor((2 * cells + 1) / scale)
                 q2 = np.floor((2 * cells + 12) / scale)
                 boxes = np.concatenate([q1, q2, score[:, None], offsets], axis=1)
                 found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
-            scale *= SCALE_FACTOR
-            shortest *= SCALE_FACTOR
         if not found:
             return np.zeros((0, 5), dtype=np.float32)
         boxes = np.concatenate(found)
