@@ -365,6 +365,55 @@ class _Graph:
         scaled = self.conv(neg, f"{name}.scale", (1.0 - slope).reshape(c, 1, 1, 1), zeros, group=c)
         return self.op("Add", [scaled, z])
 
+    def conv_prelu_pool(self, x: str, name: str, w: dict[str, np.ndarray], pool: int) -> str:
+        """``MaxPool(PReLU(Conv(x)))`` with the PReLU after the pooling, on a quarter of the elements.
+
+        Exact: for a channel whose slope a >= 0, PReLU is non-decreasing, so it commutes with the max. For a < 0,
+        PReLU(z) = max(Relu(z), -a * Relu(-z)) (one term is always 0), so the max over a window is
+        max(Relu(max z), -a * Relu(max -z)) = r + Relu(-a * r' - r) with r = Relu(max z), r' = Relu(max -z): the
+        convolution also gives -z for those channels (10 + 6 = 16 channels in P-Net, one block of the layout), and
+        everything after the pooling is 1x1 convolutions fused with their Relu or sum. The zero-padded channels
+        are sliced off before the next convolution."""
+        weight, bias, slope = w[f"{name}.weight"], w[f"{name}.bias"], w[f"prelu{name.removeprefix('conv')}.weight"]
+        channels = weight.shape[0]
+        neg, mono = np.flatnonzero(slope < 0), np.flatnonzero(slope >= 0)
+        width = 16 * -(-(channels + neg.size) // 16)
+        mirrored = channels + np.arange(neg.size)  # the -z channel of each negative-slope channel
+        wx = np.zeros((width, *weight.shape[1:]), np.float32)
+        bx = np.zeros(width, np.float32)
+        wx[:channels], bx[:channels] = weight, bias
+        wx[mirrored], bx[mirrored] = -weight[neg], -bias[neg]
+        zeros = np.zeros(width, np.float32)
+        pooled = self.op(
+            "MaxPool", [self.conv(x, name, wx, bx)], kernel_shape=[pool, pool], strides=[2, 2], ceil_mode=1
+        )
+
+        def diagonal(values: np.ndarray) -> np.ndarray:
+            return values.astype(np.float32).reshape(width, 1, 1, 1)
+
+        sign = np.ones(width, np.float32)
+        sign[mono] = -1.0  # relu(-p) for the monotone channels, relu(p) for the others (r and r')
+        relus = self.op("Relu", [self.conv(pooled, f"{name}.relus", diagonal(sign), zeros, group=width)])
+        mix = np.zeros((width, width, 1, 1), np.float32)
+        mix[neg, mirrored, 0, 0] = -slope[neg]
+        mix[neg, neg, 0, 0] = -1.0
+        extra = self.op("Relu", [self.conv(relus, f"{name}.max", mix, zeros)])  # relu(-a r' - r)
+        keep = np.zeros(width, np.float32)
+        keep[mono] = 1.0 - slope[mono]
+        keep[neg] = 1.0
+        partial = self.op("Add", [self.conv(relus, f"{name}.keep", diagonal(keep), zeros, group=width), extra])
+        identity = np.zeros(width, np.float32)
+        identity[mono] = 1.0  # p + (1 - a) relu(-p) = PReLU(p) for the monotone channels
+        out = self.op("Add", [self.conv(pooled, f"{name}.identity", diagonal(identity), zeros, group=width), partial])
+        ints = {k: self.int_const(f"{name}.slice_{k}", v) for k, v in (("start", 0), ("end", channels), ("axis", 1))}
+        return self.op("Slice", [out, ints["start"], ints["end"], ints["axis"]])
+
+    def int_const(self, name: str, value: int) -> str:
+        from onnx import numpy_helper
+
+        self.inits.append(numpy_helper.from_array(np.array([value], np.int64), name))
+        return name
+
     def prelu_flat(self, z: str, name: str, slope: np.ndarray) -> str:
         neg = self.op("Relu", [self.op("Neg", [z])])
         return self.op("Add", [z, self.op("Mul", [neg, self.const(f"{name}.one_minus_slope", 1.0 - slope)])])
@@ -413,6 +462,9 @@ def build(net: str, w: dict[str, np.ndarray]) -> Any:
     z = "input"
     for conv, pool in convs:
         index = conv.removeprefix("conv")
+        if net == "pnet" and pool:  # the full-resolution PReLU is P-Net's costliest element-wise pass
+            z = g.conv_prelu_pool(z, conv, w, pool)
+            continue
         z = g.conv(z, conv, w[f"{conv}.weight"], w[f"{conv}.bias"])
         z = g.prelu_image(z, f"prelu{index}", w[f"prelu{index}.weight"])
         if pool:
