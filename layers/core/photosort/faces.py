@@ -280,24 +280,31 @@ class FaceDetector:
     def _proposals(self, img: Image) -> np.ndarray:
         """Stage 1: P-Net over the pyramid. Rows are x1, y1, x2, y2, score (squared, regressed)."""
         logit = float(np.log(self.thresholds[0] / (1.0 - self.thresholds[0])))  # sigmoid(x) >= t  <=>  x >= logit
-        found: list[np.ndarray] = []
-        for scale, level in pyramid(img, self.min_face):
+        cells: list[np.ndarray] = []  # per level: x, y, level scale, level index, logit, 4 offsets
+        for index, (scale, level) in enumerate(pyramid(img, self.min_face)):
             out = self._pnet_cells(_normalise(np.asarray(level, dtype=np.uint8)))
             ys, xs = np.nonzero(out[0, 0] >= logit)
             if ys.size > MAX_LEVEL_CELLS:  # a busy texture: NMS on the best cells only
                 best = np.argpartition(-out[0, 0, ys, xs], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]
                 ys, xs = ys[best], xs[best]
             if ys.size:
-                score = 1.0 / (1.0 + np.exp(-out[0, 0, ys, xs]))
-                offsets = out[0, 1:, ys, xs]
-                cells = np.stack([xs, ys], axis=1).astype(np.float32)
-                q1 = np.floor((2 * cells + 1) / scale)
-                q2 = np.floor((2 * cells + 12) / scale)
-                boxes = np.concatenate([q1, q2, score[:, None], offsets], axis=1)
-                found.append(boxes[nms(boxes[:, :4], boxes[:, 4], 0.5)])
-        if not found:
+                level_cells = np.empty((ys.size, 9), dtype=np.float32)
+                level_cells[:, 0], level_cells[:, 1], level_cells[:, 2], level_cells[:, 3] = xs, ys, scale, index
+                level_cells[:, 4:] = out[0, :, ys, xs]
+                cells.append(level_cells)
+        if not cells:
             return np.zeros((0, 5), dtype=np.float32)
-        boxes = np.concatenate(found)
+        found = np.concatenate(cells)
+        scale = found[:, 2:3]
+        boxes = np.empty((found.shape[0], 9), dtype=np.float32)
+        boxes[:, 0:2] = np.floor((2 * found[:, 0:2] + 1) / scale)
+        boxes[:, 2:4] = np.floor((2 * found[:, 0:2] + 12) / scale)
+        boxes[:, 4] = 1.0 / (1.0 + np.exp(-found[:, 4]))
+        boxes[:, 5:] = found[:, 5:]
+        # NMS within each level, all levels in one call: each level's boxes are moved 100,000 pixels apart from the
+        # others' (exact: the corners are whole pixels), so only boxes of the same level can overlap
+        apart = boxes[:, :4] + (found[:, 3:4] * 100_000.0)
+        boxes = boxes[nms(apart, boxes[:, 4], 0.5)]
         if boxes.shape[0] > MAX_LEVEL_CELLS:  # across levels too, NMS on the best boxes only
             boxes = boxes[np.argpartition(-boxes[:, 4], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]]
         boxes = boxes[nms(boxes[:, :4], boxes[:, 4], 0.7)][:MAX_PROPOSALS]
