@@ -295,10 +295,10 @@ class FaceDetector:
         if not cells:
             return np.zeros((0, 5), dtype=np.float32)
         found = np.concatenate(cells)
-        scale = found[:, 2:3]
+        scales = found[:, 2:3]
         boxes = np.empty((found.shape[0], 9), dtype=np.float32)
-        boxes[:, 0:2] = np.floor((2 * found[:, 0:2] + 1) / scale)
-        boxes[:, 2:4] = np.floor((2 * found[:, 0:2] + 12) / scale)
+        boxes[:, 0:2] = np.floor((2 * found[:, 0:2] + 1) / scales)
+        boxes[:, 2:4] = np.floor((2 * found[:, 0:2] + 12) / scales)
         boxes[:, 4] = 1.0 / (1.0 + np.exp(-found[:, 4]))
         boxes[:, 5:] = found[:, 5:]
         # NMS within each level, all levels in one call: each level's boxes are moved 100,000 pixels apart from the
