@@ -116,9 +116,10 @@ def detector_with_fake_pnet(monkeypatch: pytest.MonkeyPatch, hits: dict[int, lis
     detector = object.__new__(faces.FaceDetector)
     detector.min_face, detector.thresholds = 24, faces.STAGE_THRESHOLDS
 
-    def cells(batch: np.ndarray) -> np.ndarray:
+    def cells(batch: np.ndarray, *, stride: int = 2) -> np.ndarray:
         h, w = batch.shape[2:]
-        out = np.zeros((1, 5, -(-(h - 2) // 2) - 4, -(-(w - 2) // 2) - 4), np.float32)
+        rows, columns = -(-(h - 2) // 2) - 4, -(-(w - 2) // 2) - 4  # P-Net's cells; every other one at stride 4
+        out = np.zeros((1, 5, -(-rows // (stride // 2)), -(-columns // (stride // 2))), np.float32)
         out[0, 0] = -10.0
         for x, y in hits.get(w, []):
             out[0, 0, y, x] = 10.0
@@ -130,6 +131,7 @@ def detector_with_fake_pnet(monkeypatch: pytest.MonkeyPatch, hits: dict[int, lis
 
 def test_p_net_boxes_are_suppressed_within_a_level_but_not_across_levels(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(faces, "SCALE_FACTOR", 0.75)  # levels close enough for boxes of two levels to overlap
+    monkeypatch.setattr(faces, "FIRST_LEVEL_STRIDE", 2)  # neighbouring cells on the first level too
     img = Image.new("RGB", (200, 200))
     # level 0 (scale 0.5, 100 px): cells 20 and 21 give boxes 82-104 and 86-108 (IoU 0.69): one is kept.
     # level 1 (scale 0.375, 75 px): cell 15 gives 82-112, IoU 0.55 with 82-104: over the within-level 0.5, under
@@ -140,11 +142,23 @@ def test_p_net_boxes_are_suppressed_within_a_level_but_not_across_levels(monkeyp
     assert sides == [22, 30] and (boxes[:, 4] > 0.99).all()
 
 
+def test_the_first_level_steps_4_pixels_and_its_cells_map_to_p_nets_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = detector_with_fake_pnet(monkeypatch, {100: [(5, 7)]})  # 200 px: the first level is 100 px wide
+    strides: list[int] = []
+    fake = detector._pnet_cells
+    monkeypatch.setattr(
+        detector, "_pnet_cells", lambda batch, stride=2: strides.append(stride) or fake(batch, stride=stride)
+    )
+    (box,) = detector._proposals(Image.new("RGB", (200, 200)))
+    assert strides == [4, 2, 2, 2]  # levels of 100, 50, 25 and 13 px
+    assert box[:4].tolist() == [42, 58, 64, 80]  # P-Net's cell (10, 14): 2 * 10 + 1 .. 2 * 10 + 12 at scale 0.5
+
+
 def test_p_net_keeps_a_cell_at_its_threshold_and_not_below(monkeypatch: pytest.MonkeyPatch) -> None:
     detector = detector_with_fake_pnet(monkeypatch, {})
     logit = float(np.log(0.95 / 0.05))
 
-    def cells(batch: np.ndarray) -> np.ndarray:
+    def cells(batch: np.ndarray, *, stride: int = 2) -> np.ndarray:
         out = np.zeros((1, 5, 10, 10), np.float32)
         out[0, 0] = -10.0
         out[0, 0, 2, 2] = np.nextafter(np.float32(logit), np.float32(0))  # just under 0.95
@@ -154,7 +168,7 @@ def test_p_net_keeps_a_cell_at_its_threshold_and_not_below(monkeypatch: pytest.M
     monkeypatch.setattr(detector, "_pnet_cells", cells)
     boxes = detector._proposals(Image.new("RGB", (30, 30)))  # one level
     assert boxes.shape[0] == 1 and boxes[0, 4] == pytest.approx(0.95, abs=1e-5)
-    assert boxes[0, :4].tolist() == [30, 30, 52, 52]  # the cell at (7, 7): 2 * 7 + 1 .. 2 * 7 + 12 at scale 0.5
+    assert boxes[0, :4].tolist() == [58, 58, 80, 80]  # cell (7, 7) at stride 4 is P-Net's (14, 14), at scale 0.5
 
 
 def test_nms_keeps_boxes_in_score_order_whatever_order_they_come_in() -> None:

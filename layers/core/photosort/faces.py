@@ -28,7 +28,7 @@ from photosort.models import Classification, Face, Label
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-NETS = ("pnet", "rnet", "onet")
+NETS = ("pnet", "pnet_stride4", "rnet", "onet")
 MODEL_FAMILY = "mtcnn-facenet-pytorch-2.6.0"
 
 MAX_SIDE = 640  # the detector's working resolution: longer side at most this many pixels
@@ -38,6 +38,7 @@ STAGE_THRESHOLDS = (0.95, 0.7, 0.7)  # P-Net, R-Net, O-Net face probability (fac
 MIN_CONFIDENCE = (
     0.97  # a face is reported at O-Net probability >= this (dev split: true faces >= 0.998, a macaque 0.94)
 )
+FIRST_LEVEL_STRIDE = 4  # P-Net's window steps 4 pixels on the largest level (smallest faces), 2 on the others
 STRIP_CELLS = 32  # P-Net runs a large pyramid level in strips of this many cell rows (64 input rows + 10)
 MAX_PROPOSALS = 48  # best P-Net boxes kept for R-Net (bounds the time on busy images)
 MAX_LEVEL_CELLS = 256  # best P-Net boxes that go to NMS, per level and across levels (busy textures)
@@ -254,7 +255,7 @@ class FaceDetector:
         self.min_confidence = min_confidence
         self.thresholds = thresholds
         sessions = _sessions(threads)
-        self._pnet, self._rnet, self._onet = (sessions[n] for n in NETS)
+        self._pnet, self._pnet_stride4, self._rnet, self._onet = (sessions[n] for n in NETS)
 
     def _run(self, session: Any, batch: np.ndarray) -> list[np.ndarray]:
         try:
@@ -262,19 +263,27 @@ class FaceDetector:
         except Exception as exc:
             raise BackendError(f"face detector failed: {exc}") from exc
 
-    def _pnet_cells(self, batch: np.ndarray) -> np.ndarray:
+    def _pnet_cells(self, batch: np.ndarray, *, stride: int = 2) -> np.ndarray:
         """P-Net over one pyramid level, (1, 5, cells_y, cells_x), in horizontal strips of at most
         :data:`STRIP_CELLS` cell rows: each strip's tensors stay in the CPU's cache (10% faster on the largest level).
 
-        Exact: a cell sees only its 12x12 window at stride 2, so strips whose inputs start on even rows and overlap by
-        10 rows give exactly the cells of one run over the whole level."""
-        rows = -(-(batch.shape[2] - 2) // 2) - 4  # cell rows of the whole level (conv, ceil-mode pool, 2 convs)
+        ``stride`` 2 is P-Net's own cell step; 4 runs ``mtcnn_pnet_stride4.onnx``, whose cells are every other cell of
+        P-Net's (cell (x, y) is P-Net's (2x, 2y)). Exact: a cell sees only its 12x12 window, so strips whose inputs
+        start on a multiple of the stride and overlap by 12 - stride rows give exactly the cells of one run."""
+        session = self._pnet if stride == 2 else self._pnet_stride4
+        rows = -(-(batch.shape[2] - 2) // 2) - 4  # P-Net's cell rows (3x3 conv, ceil-mode 2x2 pool, two 3x3 convs)
+        if stride == 4:
+            rows = -(-rows // 2)
         if rows <= STRIP_CELLS * 3 // 2:
-            (out,) = self._run(self._pnet, batch)
+            (out,) = self._run(session, batch)
             return out
         count = -(-rows // STRIP_CELLS)
         step = -(-rows // count)
-        parts = [self._run(self._pnet, batch[:, :, 2 * top : 2 * (top + step) + 10])[0] for top in range(0, rows, step)]
+        window = 12 - stride
+        parts = [
+            self._run(session, batch[:, :, stride * top : stride * (top + step) + window])[0]
+            for top in range(0, rows, step)
+        ]
         return np.concatenate(parts, axis=2)
 
     def _proposals(self, img: Image) -> np.ndarray:
@@ -282,15 +291,17 @@ class FaceDetector:
         logit = float(np.log(self.thresholds[0] / (1.0 - self.thresholds[0])))  # sigmoid(x) >= t  <=>  x >= logit
         cells: list[np.ndarray] = []  # per level: x, y, level scale, level index, logit, 4 offsets
         for index, (scale, level) in enumerate(pyramid(img, self.min_face)):
-            out = self._pnet_cells(_normalise(np.asarray(level, dtype=np.uint8)))
+            step = 2 if index else FIRST_LEVEL_STRIDE  # cell step in the level's pixels
+            out = self._pnet_cells(_normalise(np.asarray(level, dtype=np.uint8)), stride=step)
             ys, xs = np.nonzero(out[0, 0] >= logit)
             if ys.size > MAX_LEVEL_CELLS:  # a busy texture: NMS on the best cells only
                 best = np.argpartition(-out[0, 0, ys, xs], MAX_LEVEL_CELLS)[:MAX_LEVEL_CELLS]
                 ys, xs = ys[best], xs[best]
             if ys.size:
                 level_cells = np.empty((ys.size, 9), dtype=np.float32)
-                level_cells[:, 0], level_cells[:, 1], level_cells[:, 2], level_cells[:, 3] = xs, ys, scale, index
                 level_cells[:, 4:] = out[0, :, ys, xs]
+                ys, xs = ys * (step // 2), xs * (step // 2)  # as P-Net's own cells
+                level_cells[:, 0], level_cells[:, 1], level_cells[:, 2], level_cells[:, 3] = xs, ys, scale, index
                 cells.append(level_cells)
         if not cells:
             return np.zeros((0, 5), dtype=np.float32)
