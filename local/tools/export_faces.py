@@ -11,7 +11,7 @@ David Sandberg's facenet). They are loaded strictly into facenet-pytorch's own `
 facenet-pytorch's ``__init__`` imports requests and torchvision, neither needed for the three networks, so the
 package is imported with those submodules stubbed out. Nothing is downloaded.
 
-Writes ``layers/model/photosort_model/mtcnn_{pnet,rnet,onet}.onnx`` and ``FACES_PROVENANCE.json`` (file hashes,
+Writes ``layers/model/photosort_model/mtcnn_{pnet,pnet_stride4,rnet,onet}.onnx`` and ``FACES_PROVENANCE.json`` (hashes,
 source wheel, and the maximum difference between torch and ONNX Runtime on fixed random inputs).
 
 Speed rewrite (:func:`fast_prelu`, applied after the export): ONNX Runtime's ``PRelu`` kernel broadcasts its

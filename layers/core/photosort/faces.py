@@ -1,17 +1,22 @@
 """Face detection for the ``local`` backend: MTCNN (P-Net, R-Net, O-Net) in ONNX Runtime, the rest in numpy.
 
 The three networks ship in the ModelLayer (``photosort_model/mtcnn_*.onnx``, exported once from the weights in
-the facenet-pytorch 2.6.0 wheel by ``local/tools/export_faces.py``; provenance in ``FACES_PROVENANCE.json``). The
-cascade follows facenet-pytorch's ``detect_face``: an image pyramid through the fully convolutional P-Net, box
-regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 48x48 crops. No torch, no OpenCV.
+the facenet-pytorch 2.6.0 wheel by ``local/tools/export_faces.py``; provenance in ``FACES_PROVENANCE.json``), with
+``mtcnn_pnet_stride4.onnx``, P-Net whose window steps 4 pixels instead of 2 (the same weights; exactly every other
+cell). The cascade follows facenet-pytorch's ``detect_face``: an image pyramid through the fully convolutional
+P-Net, box regression and non-maximum suppression, then R-Net on 24x24 crops and O-Net on 48x48 crops. No torch,
+no OpenCV.
 
 The detector works on the image the classifier already decoded (a JPEG is DCT-scaled while decoding, so a 12 MP
 photo arrives at about 500x375): faces smaller than ``MIN_FACE`` pixels of that image (about 6% of its shorter
 side) are not looked for, P-Net keeps its 48 best proposals, and the crops for R-Net and O-Net are one numpy
 gather of packed pixels. That bounds its time, and it matches what a family album needs: people who are a subject
 of the photo, not passers-by in the distance. (A faster 32 px / 16 proposals lost a small face on the held-out
-split: not taken.) The networks' ``PRelu`` layers are rewritten at export into a bit-identical form that ONNX
-Runtime runs about twice as fast, and the sessions run on one thread: the networks are too small to split.
+split: not taken.) For the budget of ``bench/faces.py`` (at most 30% of the classify of a 12 MP JPEG) the pyramid
+is an octave (each level the last one halved), P-Net keeps cells at probability 0.95, and on the largest level it
+steps 4 pixels; each was checked on the dev split of the development set (README: Development set). The export
+rebuilds the graphs for ONNX Runtime's CPU kernels, and the sessions run on one thread: the networks are too small
+to split.
 """
 
 from __future__ import annotations
