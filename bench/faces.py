@@ -118,6 +118,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
     before = _before()
     with_faces = local.LocalClassifier(variant="fp32")
     without = local.LocalClassifier(variant="fp32", detect_faces=False)
+    load = os.getloadavg()[0]  # the other tenants' load moves these figures: it is recorded with them
     for label, data in _jpegs():
         faces = with_faces.classify_bytes(data).face_count
         t = compare(
@@ -141,9 +142,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 ratio=ratio,
                 ratio_label=f"CPU with {cpu['with']:.1f} ms / without {cpu['without']:.1f} ms; wall "
                 f"{t['with'].median_ms:.1f} / {t['without'].median_ms:.1f} ms = {wall_ratio:.2f}x; "
-                f"{faces} face(s) found{then}",
+                f"{faces} face(s) found{then}; load average {load:.1f}",
                 passed=ratio <= BUDGET,
                 details={
+                    "load_average_1min": load,
                     "with": t["with"].as_dict(),
                     "without": t["without"].as_dict(),
                     "cpu_ms": cpu,
@@ -163,9 +165,10 @@ def run() -> tuple[list[Result], dict[str, Any]]:
                 unit="CPU ms/image",
                 target=f"detector adds <= {BUDGET - 1:.0%}",
                 ratio=ratio,
-                ratio_label=f"CPU with {cpu['with']:.1f} ms / without {cpu['without']:.1f} ms",
+                ratio_label=f"CPU with {cpu['with']:.1f} ms / without {cpu['without']:.1f} ms; load average "
+                f"{os.getloadavg()[0]:.1f}",
                 passed=ratio <= BUDGET,
-                details={"cpu_ms": cpu},
+                details={"cpu_ms": cpu, "load_average_1min": os.getloadavg()[0]},
             ),
         )
     return results, {"jpegs": [str(FACE_JPEG)], "size": list(SIZE), "quality": QUALITY, "before_ms": before}

@@ -46,6 +46,7 @@ LAYER_CONTENTS = {
         "photosort_model/labels.json",
         "photosort_model/PROVENANCE.json",
         "photosort_model/mtcnn_pnet.onnx",
+        "photosort_model/mtcnn_pnet_stride4.onnx",
         "photosort_model/mtcnn_rnet.onnx",
         "photosort_model/mtcnn_onet.onnx",
         "photosort_model/FACES_PROVENANCE.json",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime
 
 import numpy as np
@@ -67,6 +68,107 @@ def test_a_crop_cell_is_the_rounded_mean_of_its_samples_for_every_channel_and_an
     assert np.array_equal(out, ((means - 127.5) / 128).transpose(2, 0, 1).astype(np.float32))
     assert (out[:, 0, 0] == network_input((255, 255, 255))[:, 0, 0]).all()
     assert (out[:, 1, 0] == network_input((2, 2, 0))[:, 0, 0]).all()
+
+
+def test_nms_of_one_box_keeps_it() -> None:
+    assert faces.nms(np.array([[0, 0, 10, 10]], np.float32), np.array([0.1], np.float32), 0.5).tolist() == [0]
+
+
+def test_normalise_puts_channels_first_and_scales_to_the_networks_range() -> None:
+    img = np.arange(2 * 3 * 4 * 3, dtype=np.uint8).reshape(2, 3, 4, 3) * 2  # NHWC
+    out = faces._normalise(img)
+    assert out.shape == (2, 3, 3, 4) and out.dtype == np.float32 and out.flags.c_contiguous
+    assert np.array_equal(out, ((img.astype(np.float32) - 127.5) / 128).transpose(0, 3, 1, 2))
+    assert np.array_equal(faces._normalise(img[1]), out[1:])  # one HWC image: a batch of one
+
+
+# -- the image pyramid ------------------------------------------------------------------------------------
+def test_the_pyramid_halves_each_level_down_to_p_nets_window() -> None:
+    rng = np.random.default_rng(3)
+    img = Image.fromarray(rng.integers(0, 256, (375, 500, 3), dtype=np.uint8))  # a 12 MP JPEG as decoded
+    levels = faces.pyramid(img, 24)
+    assert [scale for scale, _ in levels] == [0.5, 0.25, 0.125, 0.0625]  # 375 / 32 is under 12
+    assert [level.size for _, level in levels] == [(250, 188), (125, 94), (63, 47), (32, 24)]
+    first = np.asarray(levels[0][1], dtype=np.float64)
+    blocks = np.asarray(img, dtype=np.float64)[:374].reshape(187, 2, 250, 2, 3).mean(axis=(1, 3))
+    assert np.abs(first[:187] - blocks).max() <= 0.5  # a 2x2 box average (rounded to whole levels)
+    for (_, bigger), (_, smaller) in itertools.pairwise(levels):
+        assert np.array_equal(np.asarray(smaller), np.asarray(bigger.reduce(2)))
+    assert faces.pyramid(img.resize((23, 23)), 24) == []  # halved, shorter than P-Net's 12 pixels
+
+
+def test_a_finer_pyramid_resizes_its_first_two_levels_and_halves_the_rest(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faces, "SCALE_FACTOR", 0.5**0.5)
+    img = Image.fromarray(np.random.default_rng(4).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+    levels = faces.pyramid(img, 30)  # 12 / 30 = 0.4: not a whole reduction either
+    scales = [scale for scale, _ in levels]
+    assert scales == pytest.approx([0.4 * 0.5 ** (k / 2) for k in range(len(scales))])
+    assert 300 * scales[-1] >= 12 > 300 * scales[-1] * 0.5**0.5
+    assert levels[0][1].size == (160, 120) and levels[1][1].size == (113, 85)
+    for k in range(2, len(levels)):
+        assert np.array_equal(np.asarray(levels[k][1]), np.asarray(levels[k - 2][1].reduce(2)))
+
+
+# -- P-Net proposals --------------------------------------------------------------------------------------
+def detector_with_fake_pnet(monkeypatch: pytest.MonkeyPatch, hits: dict[int, list[tuple[int, int]]]):
+    """A FaceDetector without its ONNX sessions, whose P-Net finds a face (logit 10) at the given cells of the
+    pyramid level with that many columns, and nothing elsewhere (zero box offsets)."""
+    detector = object.__new__(faces.FaceDetector)
+    detector.min_face, detector.thresholds = 24, faces.STAGE_THRESHOLDS
+
+    def cells(batch: np.ndarray, *, stride: int = 2) -> np.ndarray:
+        h, w = batch.shape[2:]
+        rows, columns = -(-(h - 2) // 2) - 4, -(-(w - 2) // 2) - 4  # P-Net's cells; every other one at stride 4
+        out = np.zeros((1, 5, -(-rows // (stride // 2)), -(-columns // (stride // 2))), np.float32)
+        out[0, 0] = -10.0
+        for x, y in hits.get(w, []):
+            out[0, 0, y, x] = 10.0
+        return out
+
+    monkeypatch.setattr(detector, "_pnet_cells", cells)
+    return detector
+
+
+def test_p_net_boxes_are_suppressed_within_a_level_but_not_across_levels(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(faces, "SCALE_FACTOR", 0.75)  # levels close enough for boxes of two levels to overlap
+    monkeypatch.setattr(faces, "FIRST_LEVEL_STRIDE", 2)  # neighbouring cells on the first level too
+    img = Image.new("RGB", (200, 200))
+    # level 0 (scale 0.5, 100 px): cells 20 and 21 give boxes 82-104 and 86-108 (IoU 0.69): one is kept.
+    # level 1 (scale 0.375, 75 px): cell 15 gives 82-112, IoU 0.55 with 82-104: over the within-level 0.5, under
+    # the cross-level 0.7, so both levels' boxes stay.
+    detector = detector_with_fake_pnet(monkeypatch, {100: [(20, 20), (21, 21)], 75: [(15, 15)]})
+    boxes = detector._proposals(img)
+    sides = sorted(round(float(b[2] - b[0])) for b in boxes)
+    assert sides == [22, 30] and (boxes[:, 4] > 0.99).all()
+
+
+def test_the_first_level_steps_4_pixels_and_its_cells_map_to_p_nets_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = detector_with_fake_pnet(monkeypatch, {100: [(5, 7)]})  # 200 px: the first level is 100 px wide
+    strides: list[int] = []
+    fake = detector._pnet_cells
+    monkeypatch.setattr(
+        detector, "_pnet_cells", lambda batch, stride=2: strides.append(stride) or fake(batch, stride=stride)
+    )
+    (box,) = detector._proposals(Image.new("RGB", (200, 200)))
+    assert strides == [4, 2, 2, 2]  # levels of 100, 50, 25 and 13 px
+    assert box[:4].tolist() == [42, 58, 64, 80]  # P-Net's cell (10, 14): 2 * 10 + 1 .. 2 * 10 + 12 at scale 0.5
+
+
+def test_p_net_keeps_a_cell_at_its_threshold_and_not_below(monkeypatch: pytest.MonkeyPatch) -> None:
+    detector = detector_with_fake_pnet(monkeypatch, {})
+    logit = float(np.log(0.95 / 0.05))
+
+    def cells(batch: np.ndarray, *, stride: int = 2) -> np.ndarray:
+        out = np.zeros((1, 5, 10, 10), np.float32)
+        out[0, 0] = -10.0
+        out[0, 0, 2, 2] = np.nextafter(np.float32(logit), np.float32(0))  # just under 0.95
+        out[0, 0, 7, 7] = np.float32(logit) + np.float32(1e-5)
+        return out
+
+    monkeypatch.setattr(detector, "_pnet_cells", cells)
+    boxes = detector._proposals(Image.new("RGB", (30, 30)))  # one level
+    assert boxes.shape[0] == 1 and boxes[0, 4] == pytest.approx(0.95, abs=1e-5)
+    assert boxes[0, :4].tolist() == [58, 58, 80, 80]  # cell (7, 7) at stride 4 is P-Net's (14, 14), at scale 0.5
 
 
 def test_nms_keeps_boxes_in_score_order_whatever_order_they_come_in() -> None:

@@ -235,7 +235,7 @@ def test_the_face_detector_runs_on_one_thread_however_many_cpus_the_classifier_u
 
     local.LocalClassifier(variant="int8")
 
-    assert sorted(faces._SESSIONS) == ["onet", "pnet", "rnet"]
+    assert sorted(faces._SESSIONS) == ["onet", "pnet", "pnet_stride4", "rnet"]
     for session in faces._SESSIONS.values():
         options = session.get_session_options()
         assert options.intra_op_num_threads == 1 and options.inter_op_num_threads == 1

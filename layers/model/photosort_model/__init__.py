@@ -15,8 +15,9 @@ MODEL_FILES = {
 }
 LABELS = MODEL_DIR / "labels.json"
 PROVENANCE = MODEL_DIR / "PROVENANCE.json"
-# The MTCNN face detector (photosort.faces): P-Net, R-Net, O-Net, exported from the facenet-pytorch wheel.
-FACE_MODELS = {net: MODEL_DIR / f"mtcnn_{net}.onnx" for net in ("pnet", "rnet", "onet")}
+# The MTCNN face detector (photosort.faces): P-Net, R-Net, O-Net, exported from the facenet-pytorch wheel, and
+# P-Net at stride 4 (the same weights) for the largest pyramid level.
+FACE_MODELS = {net: MODEL_DIR / f"mtcnn_{net}.onnx" for net in ("pnet", "pnet_stride4", "rnet", "onet")}
 FACES_PROVENANCE = MODEL_DIR / "FACES_PROVENANCE.json"
 
 
