@@ -235,6 +235,54 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     assert alive[-1][1] - alive[0][1] <= 6 * len(alive)
 
 
+def test_photo_weight_reads_the_pixels_from_the_header(tmp_path: Path) -> None:
+    from photosort_local.localsort.workers import photo_weight
+
+    flat = tmp_path / "flat.png"  # 2000 x 1500 of one colour: a small file, a large decoded image
+    Image.new("RGB", (2000, 1500), (40, 90, 200)).save(flat)
+    noisy = tmp_path / "noisy.png"
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(noisy)
+    assert flat.stat().st_size < noisy.stat().st_size
+    assert photo_weight(str(flat)) == 4 * flat.stat().st_size + 6 * 2000 * 1500
+    assert photo_weight(str(noisy)) == 4 * noisy.stat().st_size + 6 * 64 * 64
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    assert photo_weight(str(text)) == 4 * len("not an image")
+    assert photo_weight(str(tmp_path / "missing.jpg")) == 0
+
+
+def test_a_worker_runs_large_photos_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The photos a worker runs at once stay within its memory budget; a photo above it runs alone."""
+    from photosort_local.cli.inputs import find_inputs
+    from photosort_local.localsort import workers
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(3):
+        Image.new("RGB", (1200 + i, 900), (60 * i, 120, 30)).save(lib / f"big{i}.png")
+        Image.new("RGB", (40 + i, 40), (10, 60 * i, 200)).save(lib / f"small{i}.png")
+    big = workers.photo_weight(str(lib / "big0.png"))
+    budget = big + big // 2  # a large photo and small ones fit together; two large ones do not
+    monkeypatch.setattr(workers, "MEMORY_BUDGET", budget)
+    seen: list[tuple[int, list[str]]] = []
+    original = workers.StackWorker._start_waiting
+
+    def start_waiting(self: workers.StackWorker) -> None:
+        original(self)
+        seen.append((self._in_flight, sorted(Path(t.path).name for t, _s, _w in self._pending.values())))
+
+    monkeypatch.setattr(workers.StackWorker, "_start_waiting", start_waiting)
+    uploads = find_inputs([str(lib)])  # big0, big1, big2, small0, ...: in name order
+    job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=3)
+    summary = job.run(uploads, lambda _outcome: None)
+
+    assert summary.processed == 6 and summary.statuses["failed"] == 0
+    assert all(flight <= budget for flight, names in seen if len(names) > 1)
+    assert all(sum(name.startswith("big") for name in names) <= 1 for _flight, names in seen)
+    assert max(len(names) for _flight, names in seen) >= 2  # small photos did share the worker
+    assert seen[-1] == (0, [])
+
+
 @pytest.mark.parametrize("jobs", ["0", "x"])
 def test_jobs_must_be_a_positive_number(cli, tmp_path: Path, jobs: str) -> None:
     with pytest.raises(SystemExit):

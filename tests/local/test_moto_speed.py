@@ -203,3 +203,32 @@ def test_the_engine_parses_each_json_path_once_and_finds_the_same(monkeypatch: p
         json_path.extract_json("$.a.missing", data)
     monkeypatch.setattr(json_path, "parse", json_path.parse.__wrapped__)  # moto's own, parsing every time
     assert [json_path.extract_json(p, data) for p in paths] == cached
+
+
+def test_the_sort_workers_upload_stores_what_a_default_upload_stores() -> None:
+    """The local sort uploads without a flexible checksum (moto holds fewer copies of the body): S3 keeps the
+    same bytes, ETag and size as after botocore's default, checksummed, aws-chunked upload."""
+    from types import SimpleNamespace
+
+    from photosort_local.localsort.workers import _upload_client
+
+    body = bytes(range(256)) * 9000  # 2.3 MB: botocore sends it in several aws-chunked chunks by default
+    with mock_aws():
+        default = boto3.client("s3", region_name=REGION)
+        default.create_bucket(Bucket="photos")
+        upload = _upload_client(SimpleNamespace(region=REGION))
+        sent: dict[str, str] = {}
+        for name, client in (("default", default), ("upload", upload)):
+
+            def capture(name: str = name, **kwargs: Any) -> None:
+                sent.setdefault(name, str(kwargs["request"].headers.get("x-amz-content-sha256", b""), "ascii"))
+
+            client.meta.events.register_first("before-send.s3.PutObject", capture)
+        default.put_object(Bucket="photos", Key="default", Body=body)
+        upload.put_object(Bucket="photos", Key="upload", Body=body)
+        stored = {key: default.get_object(Bucket="photos", Key=key) for key in ("default", "upload")}
+    assert stored["upload"]["Body"].read() == stored["default"]["Body"].read() == body
+    assert stored["upload"]["ETag"] == stored["default"]["ETag"]
+    assert stored["upload"]["ContentLength"] == stored["default"]["ContentLength"] == len(body)
+    assert sent["default"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"  # what moto decodes chunk by chunk
+    assert sent["upload"] != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
