@@ -232,3 +232,71 @@ def test_the_sort_workers_upload_stores_what_a_default_upload_stores() -> None:
     assert stored["upload"]["ContentLength"] == stored["default"]["ContentLength"] == len(body)
     assert sent["default"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"  # what moto decodes chunk by chunk
     assert sent["upload"] != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+
+RICH_ITEM = {
+    "PK": {"S": "RICH"},
+    "SK": {"S": "IMAGE"},
+    "embedding": {"L": [{"N": str(i / 7)} for i in range(64)]},
+    "labels": {"L": [{"M": {"name": {"S": "cat"}, "score": {"N": "0.91"}, "ok": {"BOOL": True}}}, {"NULL": True}]},
+    "tags": {"SS": ["a", "b"]},
+    "sizes": {"NS": ["1", "2.5"]},
+    "blob": {"B": b"\x00\x01bytes"},
+    "blobs": {"BS": [b"x", b"\xff"]},
+    "empty": {"S": ""},
+    "nested": {"M": {"inner": {"L": [{"L": [{"S": "deep"}]}, {"M": {}}, {"L": []}]}}},
+    "flag": {"BOOL": False},
+}
+
+
+def _reads(db: Any) -> list[Any]:
+    key = {"PK": {"S": "RICH"}, "SK": {"S": "IMAGE"}}
+    answers = [
+        db.get_item(TableName="t", Key=key),
+        db.get_item(
+            TableName="t",
+            Key=key,
+            ProjectionExpression="embedding[2], labels, #b",
+            ExpressionAttributeNames={"#b": "blob"},
+        ),
+        db.query(TableName="t", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "RICH"}}),
+        db.scan(TableName="t", FilterExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "RICH"}}),
+        db.batch_get_item(RequestItems={"t": {"Keys": [key]}}),
+        db.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": key}}]),
+        db.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET flag = :f",
+            ExpressionAttributeValues={":f": {"BOOL": True}},
+            ReturnValues="ALL_OLD",
+        ),
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_items_serialise_as_moto_serialises_them(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    fast = BaseJSONSerializer._serialize_type_structure
+    calls = 0
+
+    def counting(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        fast(*args)
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", counting)
+    table.put_item(TableName="t", Item=RICH_ITEM)
+    patched = _reads(table)
+    assert calls > 64  # every AttributeValue went through the adapter
+    table.put_item(TableName="t", Item=RICH_ITEM)  # the update set flag: the same item again
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", fast.__wrapped__)
+    assert _reads(table) == patched
+    assert patched[0]["Item"] == RICH_ITEM and patched[-1]["Attributes"] == RICH_ITEM
+    assert patched[1]["Item"] == {
+        "embedding": {"L": [{"N": str(2 / 7)}]},
+        "labels": RICH_ITEM["labels"],
+        "blob": RICH_ITEM["blob"],
+    }
