@@ -17,6 +17,7 @@ import sys
 import time
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -197,6 +198,7 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=2)
     held: list[tuple[int, int, int]] = []
     alive: list[tuple[int, int]] = []  # S3 objects and DynamoDB items that moto still holds anywhere in memory
+    album_entries: list[int] = []
 
     def measure(_outcome: object) -> None:
         pool = job._pool
@@ -210,6 +212,12 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
             ExpressionAttributeNames={"#t": "type"},
             ExpressionAttributeValues={":t": {"S": "image"}},
         )["Count"]
+        members = stack.client("dynamodb").scan(
+            TableName=stack.table,
+            FilterExpression="begins_with(PK, :a)",
+            ExpressionAttributeValues={":a": {"S": "ALBUM#"}},
+        )["Count"]
+        album_entries.append(members)
         from moto.stepfunctions.responses import get_backend
 
         machine = get_backend(stack.state_machine_arn.split(":")[4], stack.region).describe_state_machine(
@@ -228,11 +236,36 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     # at most the window's photos are in the stack at once (some objects under heads/ etc. may exist: none here)
     assert max(h[0] for h in held) <= 2 and max(h[1] for h in held) <= 2 and max(h[2] for h in held) <= 2
     assert held[-1] == (0, 0, 0)
+    assert max(album_entries) <= 2 * 2 and album_entries[-1] == 0  # a photo is in at most 2 albums
     # and the bytes are gone from memory, not only from the bucket: the S3 objects alive are the deployment's
     # artifacts and the photos in flight, and the DynamoDB items grow only by the hash claims and the
     # near-duplicate index entries (a few per photo), not by every item and copy moto ever made
     assert max(k for k, _ in alive) - min(k for k, _ in alive) <= 2 * 3
     assert alive[-1][1] - alive[0][1] <= 6 * len(alive)
+
+
+def test_the_stack_forgets_a_sorted_photos_album_entries(tmp_path: Path, copy_sample) -> None:
+    from photosort_local.cli.inputs import find_inputs
+
+    uploads = find_inputs([str(_library(tmp_path / "lib", copy_sample))])
+    job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=1)
+    entries: list[tuple[str, int]] = []  # (the finished photo's destination, album entries the stack still holds)
+
+    def measure(outcome: Any) -> None:
+        stack = job._pool._worker._stack  # type: ignore[union-attr]
+        members = stack.client("dynamodb").scan(
+            TableName=stack.table,
+            FilterExpression="begins_with(PK, :a)",
+            ExpressionAttributeValues={":a": {"S": "ALBUM#"}},
+        )["Count"]
+        entries.append((outcome.destination or "", members))
+
+    job.run(uploads, measure)
+    assert len(entries) == len(SAMPLES)
+    assert any(destination.startswith("albums/") for destination, _n in entries)
+    assert all(n == 0 for _d, n in entries)  # window 1: each photo is forgotten before the next starts
+    with SortState(tmp_path / "out") as state:
+        assert state.list_albums()  # the albums are kept in the local state, not in the stack
 
 
 def test_photo_weight_reads_the_pixels_from_the_header(tmp_path: Path) -> None:

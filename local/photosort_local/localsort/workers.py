@@ -98,7 +98,13 @@ class StackWorker:
         moto_patches.add_execution_listener(self._on_execution)
         from moto.stepfunctions.responses import get_backend
 
-        self._backend = get_backend(self._stack.state_machine_arn.split(":")[4], self._stack.region)
+        account = self._stack.state_machine_arn.split(":")[4]
+        self._backend = get_backend(account, self._stack.region)
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.s3.models import s3_backends
+
+        self._s3_backend = s3_backends[account]["aws"]
+        self._ddb_backend = dynamodb_backends[account][self._stack.region]
 
     def warm(self) -> None:
         """Initialise every function's container now (import its handler, load its models), as the first
@@ -182,25 +188,33 @@ class StackWorker:
         return Result(task.seq, record.model_dump_json(), None)
 
     def _delete_object(self, key: str) -> None:
-        self._stack.s3.delete_object(Bucket=self._stack.bucket, Key=key)
+        self._s3_backend.delete_object(self._stack.bucket, key)
 
     def _clean(self, record: Any) -> None:
-        """Forget a finished photo: the bytes of its sorted copy and thumbnail, its record and album entries."""
+        """Forget a finished photo: the bytes of its sorted copy and thumbnail, its record and album entries.
+
+        This is the worker's housekeeping, not the workflow: it goes to moto's backends directly (the same
+        deletes, without building, signing, parsing and serialising a request for each).
+        """
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
         from photosort import thumbnails
+        from photosort_local.moto_speed import partition_items
 
         self._delete_object(record.destination_key)
         self._delete_object(thumbnails.thumbnail_key(record.image_id))
-        db, table = self._stack.client("dynamodb"), self._stack.table
-        db.delete_item(TableName=table, Key={"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        table = self._stack.table
+        self._ddb_backend.delete_item(table, {"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        image_id = DynamoType({"S": record.image_id})
         for membership in record.memberships:
-            found = db.query(
-                TableName=table,
-                KeyConditionExpression="PK = :pk",
-                FilterExpression="image_id = :id",
-                ExpressionAttributeValues={":pk": {"S": f"ALBUM#{membership.album}"}, ":id": {"S": record.image_id}},
+            entries = partition_items(
+                self._ddb_backend.get_table(table), DynamoType({"S": f"ALBUM#{membership.album}"})
             )
-            for item in found.get("Items", []):
-                db.delete_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]})
+            for item in entries:
+                if item.attrs.get("image_id") == image_id:
+                    self._ddb_backend.delete_item(
+                        table, {"PK": item.attrs["PK"].to_json(), "SK": item.attrs["SK"].to_json()}
+                    )
 
 
 def _upload_client(stack: EmbeddedStack) -> Any:
