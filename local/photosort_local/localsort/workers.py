@@ -94,6 +94,7 @@ class StackWorker:
         self._pending: dict[str, tuple[Task, float, int]] = {}  # uploaded: key -> (task, started, weight)
         self._waiting: collections.deque[tuple[Task, int]] = collections.deque()  # not uploaded yet
         self._failed: list[Result] = []  # could not be uploaded
+        self._executions: dict[str, Any] = {}  # execution arn -> the engine's object, while it runs
         self._in_flight = 0  # the estimated memory of the uploaded photos, in bytes
         moto_patches.add_execution_listener(self._on_execution)
         from moto.stepfunctions.responses import get_backend
@@ -160,13 +161,20 @@ class StackWorker:
             arn = self._arns.get(key, ("", {}))[0] or None
             if arn is None:
                 done.append(self._finish(task, None, "no execution started for this upload"))
-            elif _settled(self._backend.describe_execution(arn)):
+            elif _settled(self._execution(arn)):
                 done.append(self._finish(task, arn, None))
             elif time.monotonic() - started > STALL_TIMEOUT:
                 done.append(self._finish(task, arn, f"the execution made no progress in {STALL_TIMEOUT:.0f} s"))
         if done:
             self._start_waiting()
         return done
+
+    def _execution(self, arn: str) -> Any:
+        """The engine's execution object (looked up once: moto's lookup checks the ARN and scans its list)."""
+        found = self._executions.get(arn)
+        if found is None:
+            found = self._executions[arn] = self._backend.describe_execution(arn)
+        return found
 
     def _finish(self, task: Task, arn: str | None, error: str | None) -> Result:
         from photosort.repository import Repository
@@ -179,6 +187,7 @@ class StackWorker:
             outcome = self._stack.outcome(arn)
             error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
         if arn is not None:
+            self._executions.pop(arn, None)
             self._stack.forget(arn)
         if record is not None:
             self._clean(record)
