@@ -160,12 +160,23 @@ class Measured:
         }
 
 
+def _newlines(fd: int) -> int:
+    """The lines that arrived on ``fd`` so far (newlines counted: a read can end in the middle of a line)."""
+    count = 0
+    while True:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return count
+        if not chunk:
+            return count
+        count += chunk.count(b"\n")
+
+
 def measure(args: list[str], command: list[str] = PHOTOSORT) -> Measured:
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=str(REPO)
-    )
+    proc = subprocess.Popen([*command, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, cwd=str(REPO))
     peak_pss = peak_rss_sum = 0
     peak_rss: dict[str, int] = {}
     timeline: list[tuple[int, float]] = []
@@ -180,10 +191,11 @@ def measure(args: list[str], command: list[str] = PHOTOSORT) -> Measured:
         for pid, (name, rss) in tree.items():
             label = f"{pid} {name}"
             peak_rss[label] = max(peak_rss.get(label, 0), rss)
-        lines += sum(1 for _ in iter(proc.stdout.readline, ""))
+        lines += _newlines(proc.stdout.fileno())
         timeline.append((lines, pss / 2**20))
         time.sleep(0.1)
-    lines += sum(1 for _ in iter(proc.stdout.readline, ""))
+    os.set_blocking(proc.stdout.fileno(), True)
+    lines += _newlines(proc.stdout.fileno())
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
