@@ -29,6 +29,16 @@ the same errors, so nothing a client (or AWS) would see differs. Each has a test
     jsonpath-ng builds a new parser for each parse. Parsed paths are immutable trees: here each distinct path
     string is parsed once (an LRU cache of 1,024 paths).
 
+19. moto serialises every response through botocore's shape model, finding each member of each structure with
+    an attribute picker that tries up to six aliases of its name (``S``, ``s``, ``ListAttributeValue``...) on
+    the value. A DynamoDB item is a tree of ``AttributeValue`` structures of ten members each, already in
+    their wire form (``{"N": "0.5"}``), so an item holding a list of 512 numbers costs some 50,000 alias
+    lookups: most of the time of a GetItem of an image record. Here an ``AttributeValue`` that is a dict
+    whose keys are all member names takes each member by its name; a key absent from such a dict cannot be
+    found under an alias either (no alias of one member is another member's name, and the dict has no other
+    keys), so the picked values, and what moto serialises from them, are the same. Anything else goes
+    through moto's picker.
+
 :func:`install` applies them once per process (pinned to moto's version like every adapter).
 """
 
@@ -57,6 +67,7 @@ def install() -> None:
     _patch_weak_instance_tracking()
     _patch_engine_threads()
     _patch_jsonpath_cache()
+    _patch_attribute_value_serializer()
 
 
 # 13 --------------------------------------------------------------------------------------------------------
@@ -230,3 +241,34 @@ def _patch_jsonpath_cache() -> None:
 
     for module in (json_path, result_path):
         module.parse = functools.lru_cache(maxsize=JSONPATH_CACHE)(module.parse)
+
+
+# 19 --------------------------------------------------------------------------------------------------------
+FAST_STRUCTURES = {("dynamodb", "AttributeValue"), ("dynamodbstreams", "AttributeValue")}
+
+
+def _patch_attribute_value_serializer() -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    original = BaseJSONSerializer._serialize_type_structure
+
+    def _serialize_type_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if (
+            type(value) is not dict
+            or (self.service_model.service_name, shape.name) not in FAST_STRUCTURES
+            or getattr(self._value_picker, "response_transformers", None)
+            or not value.keys() <= shape.members.keys()
+        ):
+            original(self, serialized, value, shape, key)
+            return
+        wrapper = self.MAP_TYPE() if key else serialized
+        for member_key, member_shape in shape.members.items():
+            member_shape.parent = shape
+            member_value = value.get(member_key)
+            if member_value is not None:
+                self._serialize(wrapper, member_value, member_shape, member_key)
+        if key:
+            self._default_serialize(serialized, wrapper, shape, key)
+
+    _serialize_type_structure.__wrapped__ = original  # type: ignore[attr-defined]
+    BaseJSONSerializer._serialize_type_structure = _serialize_type_structure

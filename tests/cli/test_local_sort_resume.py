@@ -17,6 +17,7 @@ import sys
 import time
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -197,6 +198,7 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=2)
     held: list[tuple[int, int, int]] = []
     alive: list[tuple[int, int]] = []  # S3 objects and DynamoDB items that moto still holds anywhere in memory
+    album_entries: list[int] = []
 
     def measure(_outcome: object) -> None:
         pool = job._pool
@@ -210,6 +212,12 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
             ExpressionAttributeNames={"#t": "type"},
             ExpressionAttributeValues={":t": {"S": "image"}},
         )["Count"]
+        members = stack.client("dynamodb").scan(
+            TableName=stack.table,
+            FilterExpression="begins_with(PK, :a)",
+            ExpressionAttributeValues={":a": {"S": "ALBUM#"}},
+        )["Count"]
+        album_entries.append(members)
         from moto.stepfunctions.responses import get_backend
 
         machine = get_backend(stack.state_machine_arn.split(":")[4], stack.region).describe_state_machine(
@@ -228,11 +236,84 @@ def test_the_stack_keeps_nothing_of_a_finished_photo(tmp_path: Path) -> None:
     # at most the window's photos are in the stack at once (some objects under heads/ etc. may exist: none here)
     assert max(h[0] for h in held) <= 2 and max(h[1] for h in held) <= 2 and max(h[2] for h in held) <= 2
     assert held[-1] == (0, 0, 0)
+    assert max(album_entries) <= 2 * 2 and album_entries[-1] == 0  # a photo is in at most 2 albums
     # and the bytes are gone from memory, not only from the bucket: the S3 objects alive are the deployment's
     # artifacts and the photos in flight, and the DynamoDB items grow only by the hash claims and the
     # near-duplicate index entries (a few per photo), not by every item and copy moto ever made
     assert max(k for k, _ in alive) - min(k for k, _ in alive) <= 2 * 3
     assert alive[-1][1] - alive[0][1] <= 6 * len(alive)
+
+
+def test_the_stack_forgets_a_sorted_photos_album_entries(tmp_path: Path, copy_sample) -> None:
+    from photosort_local.cli.inputs import find_inputs
+
+    uploads = find_inputs([str(_library(tmp_path / "lib", copy_sample))])
+    job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=1)
+    entries: list[tuple[str, int]] = []  # (the finished photo's destination, album entries the stack still holds)
+
+    def measure(outcome: Any) -> None:
+        stack = job._pool._worker._stack  # type: ignore[union-attr]
+        members = stack.client("dynamodb").scan(
+            TableName=stack.table,
+            FilterExpression="begins_with(PK, :a)",
+            ExpressionAttributeValues={":a": {"S": "ALBUM#"}},
+        )["Count"]
+        entries.append((outcome.destination or "", members))
+
+    job.run(uploads, measure)
+    assert len(entries) == len(SAMPLES)
+    assert any(destination.startswith("albums/") for destination, _n in entries)
+    assert all(n == 0 for _d, n in entries)  # window 1: each photo is forgotten before the next starts
+    with SortState(tmp_path / "out") as state:
+        assert state.list_albums()  # the albums are kept in the local state, not in the stack
+
+
+def test_photo_weight_reads_the_pixels_from_the_header(tmp_path: Path) -> None:
+    from photosort_local.localsort.workers import photo_weight
+
+    flat = tmp_path / "flat.png"  # 2000 x 1500 of one colour: a small file, a large decoded image
+    Image.new("RGB", (2000, 1500), (40, 90, 200)).save(flat)
+    noisy = tmp_path / "noisy.png"
+    Image.frombytes("RGB", (64, 64), os.urandom(64 * 64 * 3)).save(noisy)
+    assert flat.stat().st_size < noisy.stat().st_size
+    assert photo_weight(str(flat)) == 4 * flat.stat().st_size + 6 * 2000 * 1500
+    assert photo_weight(str(noisy)) == 4 * noisy.stat().st_size + 6 * 64 * 64
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    assert photo_weight(str(text)) == 4 * len("not an image")
+    assert photo_weight(str(tmp_path / "missing.jpg")) == 0
+
+
+def test_a_worker_runs_large_photos_one_at_a_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The photos a worker runs at once stay within its memory budget; a photo above it runs alone."""
+    from photosort_local.cli.inputs import find_inputs
+    from photosort_local.localsort import workers
+
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    for i in range(3):
+        Image.new("RGB", (1200 + i, 900), (60 * i, 120, 30)).save(lib / f"big{i}.png")
+        Image.new("RGB", (40 + i, 40), (10, 60 * i, 200)).save(lib / f"small{i}.png")
+    big = workers.photo_weight(str(lib / "big0.png"))
+    budget = big + big // 2  # a large photo and small ones fit together; two large ones do not
+    monkeypatch.setattr(workers, "MEMORY_BUDGET", budget)
+    seen: list[tuple[int, list[str]]] = []
+    original = workers.StackWorker._start_waiting
+
+    def start_waiting(self: workers.StackWorker) -> None:
+        original(self)
+        seen.append((self._in_flight, sorted(Path(t.path).name for t, _s, _w in self._pending.values())))
+
+    monkeypatch.setattr(workers.StackWorker, "_start_waiting", start_waiting)
+    uploads = find_inputs([str(lib)])  # big0, big1, big2, small0, ...: in name order
+    job = sort_run.SortJob(out=tmp_path / "out", parameters={"ClassifierBackend": "local"}, jobs=1, window=3)
+    summary = job.run(uploads, lambda _outcome: None)
+
+    assert summary.processed == 6 and summary.statuses["failed"] == 0
+    assert all(flight <= budget for flight, names in seen if len(names) > 1)
+    assert all(sum(name.startswith("big") for name in names) <= 1 for _flight, names in seen)
+    assert max(len(names) for _flight, names in seen) >= 2  # small photos did share the worker
+    assert seen[-1] == (0, [])
 
 
 @pytest.mark.parametrize("jobs", ["0", "x"])

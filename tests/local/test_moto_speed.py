@@ -203,3 +203,100 @@ def test_the_engine_parses_each_json_path_once_and_finds_the_same(monkeypatch: p
         json_path.extract_json("$.a.missing", data)
     monkeypatch.setattr(json_path, "parse", json_path.parse.__wrapped__)  # moto's own, parsing every time
     assert [json_path.extract_json(p, data) for p in paths] == cached
+
+
+def test_the_sort_workers_upload_stores_what_a_default_upload_stores() -> None:
+    """The local sort uploads without a flexible checksum (moto holds fewer copies of the body): S3 keeps the
+    same bytes, ETag and size as after botocore's default, checksummed, aws-chunked upload."""
+    from types import SimpleNamespace
+
+    from photosort_local.localsort.workers import _upload_client
+
+    body = bytes(range(256)) * 9000  # 2.3 MB: botocore sends it in several aws-chunked chunks by default
+    with mock_aws():
+        default = boto3.client("s3", region_name=REGION)
+        default.create_bucket(Bucket="photos")
+        upload = _upload_client(SimpleNamespace(region=REGION))
+        sent: dict[str, str] = {}
+        for name, client in (("default", default), ("upload", upload)):
+
+            def capture(name: str = name, **kwargs: Any) -> None:
+                sent.setdefault(name, str(kwargs["request"].headers.get("x-amz-content-sha256", b""), "ascii"))
+
+            client.meta.events.register_first("before-send.s3.PutObject", capture)
+        default.put_object(Bucket="photos", Key="default", Body=body)
+        upload.put_object(Bucket="photos", Key="upload", Body=body)
+        stored = {key: default.get_object(Bucket="photos", Key=key) for key in ("default", "upload")}
+    assert stored["upload"]["Body"].read() == stored["default"]["Body"].read() == body
+    assert stored["upload"]["ETag"] == stored["default"]["ETag"]
+    assert stored["upload"]["ContentLength"] == stored["default"]["ContentLength"] == len(body)
+    assert sent["default"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"  # what moto decodes chunk by chunk
+    assert sent["upload"] != "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+
+
+RICH_ITEM = {
+    "PK": {"S": "RICH"},
+    "SK": {"S": "IMAGE"},
+    "embedding": {"L": [{"N": str(i / 7)} for i in range(64)]},
+    "labels": {"L": [{"M": {"name": {"S": "cat"}, "score": {"N": "0.91"}, "ok": {"BOOL": True}}}, {"NULL": True}]},
+    "tags": {"SS": ["a", "b"]},
+    "sizes": {"NS": ["1", "2.5"]},
+    "blob": {"B": b"\x00\x01bytes"},
+    "blobs": {"BS": [b"x", b"\xff"]},
+    "empty": {"S": ""},
+    "nested": {"M": {"inner": {"L": [{"L": [{"S": "deep"}]}, {"M": {}}, {"L": []}]}}},
+    "flag": {"BOOL": False},
+}
+
+
+def _reads(db: Any) -> list[Any]:
+    key = {"PK": {"S": "RICH"}, "SK": {"S": "IMAGE"}}
+    answers = [
+        db.get_item(TableName="t", Key=key),
+        db.get_item(
+            TableName="t",
+            Key=key,
+            ProjectionExpression="embedding[2], labels, #b",
+            ExpressionAttributeNames={"#b": "blob"},
+        ),
+        db.query(TableName="t", KeyConditionExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "RICH"}}),
+        db.scan(TableName="t", FilterExpression="PK = :p", ExpressionAttributeValues={":p": {"S": "RICH"}}),
+        db.batch_get_item(RequestItems={"t": {"Keys": [key]}}),
+        db.transact_get_items(TransactItems=[{"Get": {"TableName": "t", "Key": key}}]),
+        db.update_item(
+            TableName="t",
+            Key=key,
+            UpdateExpression="SET flag = :f",
+            ExpressionAttributeValues={":f": {"BOOL": True}},
+            ReturnValues="ALL_OLD",
+        ),
+    ]
+    for answer in answers:
+        answer.pop("ResponseMetadata", None)
+    return answers
+
+
+def test_dynamodb_items_serialise_as_moto_serialises_them(table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core.serialize import BaseJSONSerializer
+
+    fast = BaseJSONSerializer._serialize_type_structure
+    calls = 0
+
+    def counting(*args: Any) -> None:
+        nonlocal calls
+        calls += 1
+        fast(*args)
+
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", counting)
+    table.put_item(TableName="t", Item=RICH_ITEM)
+    patched = _reads(table)
+    assert calls > 64  # every AttributeValue went through the adapter
+    table.put_item(TableName="t", Item=RICH_ITEM)  # the update set flag: the same item again
+    monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", fast.__wrapped__)
+    assert _reads(table) == patched
+    assert patched[0]["Item"] == RICH_ITEM and patched[-1]["Attributes"] == RICH_ITEM
+    assert patched[1]["Item"] == {
+        "embedding": {"L": [{"N": str(2 / 7)}]},
+        "labels": RICH_ITEM["labels"],
+        "blob": RICH_ITEM["blob"],
+    }

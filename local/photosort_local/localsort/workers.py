@@ -13,6 +13,7 @@ to the same worker, whose table then records the second as a duplicate, as the d
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
@@ -31,8 +32,33 @@ if TYPE_CHECKING:
 
 STALL_TIMEOUT = 180.0  # seconds an execution may run before it counts as stuck
 POLL = 0.005
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "OPENBLAS_NUM_THREADS": "1"}
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024), "OPENBLAS_NUM_THREADS": "1"}
 START_TIMEOUT = 600.0  # a worker's stack deploys in seconds; a loaded machine can take much longer
+# The estimated memory of the photos one worker runs at a time (see photo_weight); a photo larger than that
+# runs alone. A worker's stack and models take about 380 MB before any photo.
+MEMORY_BUDGET = 128 * 2**20
+
+
+def photo_weight(path: str) -> int:
+    """An estimate of the memory a photo takes while its execution runs, in bytes: its bytes held about four
+    times at once (the upload, moto's copy of an object, a handler's read; measured with tracemalloc) and its
+    decoded pixels twice (RGB, and a converted copy). The size is read from the file's header, not decoded;
+    a file that cannot be opened weighs its bytes only (its error is reported by the workflow)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError:
+        return 0
+    pixels = 0
+    try:
+        from PIL import Image
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as image:
+                pixels = image.width * image.height
+    except Exception:  # noqa: BLE001, S110 - not an image PIL reads: the workflow says what it is
+        pass
+    return 4 * size + 6 * pixels
 
 
 @dataclass(frozen=True)
@@ -63,12 +89,23 @@ class StackWorker:
 
         self._stack: EmbeddedStack = EmbeddedStack(parameters=parameters)
         self._stack.start()
+        self._upload = _upload_client(self._stack)
         self._arns: dict[str, tuple[str, dict[str, Any]]] = {}  # source key -> (execution arn, its event)
-        self._pending: dict[str, tuple[Task, float]] = {}
+        self._pending: dict[str, tuple[Task, float, int]] = {}  # uploaded: key -> (task, started, weight)
+        self._waiting: collections.deque[tuple[Task, int]] = collections.deque()  # not uploaded yet
+        self._failed: list[Result] = []  # could not be uploaded
+        self._executions: dict[str, Any] = {}  # execution arn -> the engine's object, while it runs
+        self._in_flight = 0  # the estimated memory of the uploaded photos, in bytes
         moto_patches.add_execution_listener(self._on_execution)
         from moto.stepfunctions.responses import get_backend
 
-        self._backend = get_backend(self._stack.state_machine_arn.split(":")[4], self._stack.region)
+        account = self._stack.state_machine_arn.split(":")[4]
+        self._backend = get_backend(account, self._stack.region)
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.s3.models import s3_backends
+
+        self._s3_backend = s3_backends[account]["aws"]
+        self._ddb_backend = dynamodb_backends[account][self._stack.region]
 
     def warm(self) -> None:
         """Initialise every function's container now (import its handler, load its models), as the first
@@ -91,37 +128,58 @@ class StackWorker:
 
     @property
     def pending(self) -> int:
-        return len(self._pending)
+        """Photos handed to this worker whose result was not returned yet (uploaded or waiting)."""
+        return len(self._pending) + len(self._waiting) + len(self._failed)
 
-    def submit(self, task: Task) -> Result | None:
-        """Upload the photo (its execution starts); a Result at once when the file cannot be read."""
-        try:
-            with Path(task.path).open("rb") as body:
-                self._stack.s3.put_object(Bucket=self._stack.bucket, Key=task.key, Body=body)
-        except OSError as exc:
-            return Result(task.seq, None, f"could not read {task.path}: {exc.strerror or exc}")
-        self._pending[task.key] = (task, time.monotonic())
-        return None
+    def submit(self, task: Task) -> None:
+        """Take a photo; it is uploaded (its execution starts) as soon as the memory budget allows."""
+        self._waiting.append((task, photo_weight(task.path)))
+        self._start_waiting()
+
+    def _start_waiting(self) -> None:
+        """Upload waiting photos while their estimated memory fits in ``MEMORY_BUDGET`` (one at least)."""
+        while self._waiting:
+            task, weight = self._waiting[0]
+            if self._pending and self._in_flight + weight > MEMORY_BUDGET:
+                return
+            self._waiting.popleft()
+            try:
+                with Path(task.path).open("rb") as body:
+                    self._upload.put_object(Bucket=self._stack.bucket, Key=task.key, Body=body)
+            except OSError as exc:
+                self._failed.append(Result(task.seq, None, f"could not read {task.path}: {exc.strerror or exc}"))
+                continue
+            self._pending[task.key] = (task, time.monotonic(), weight)
+            self._in_flight += weight
 
     def poll(self) -> list[Result]:
         """Results of the executions that ended since the last call."""
         from photosort_local.stack import _settled
 
-        done: list[Result] = []
-        for key, (task, started) in list(self._pending.items()):
+        done, self._failed = self._failed, []
+        for key, (task, started, _weight) in list(self._pending.items()):
             arn = self._arns.get(key, ("", {}))[0] or None
             if arn is None:
                 done.append(self._finish(task, None, "no execution started for this upload"))
-            elif _settled(self._backend.describe_execution(arn)):
+            elif _settled(self._execution(arn)):
                 done.append(self._finish(task, arn, None))
             elif time.monotonic() - started > STALL_TIMEOUT:
                 done.append(self._finish(task, arn, f"the execution made no progress in {STALL_TIMEOUT:.0f} s"))
+        if done:
+            self._start_waiting()
         return done
+
+    def _execution(self, arn: str) -> Any:
+        """The engine's execution object (looked up once: moto's lookup checks the ARN and scans its list)."""
+        found = self._executions.get(arn)
+        if found is None:
+            found = self._executions[arn] = self._backend.describe_execution(arn)
+        return found
 
     def _finish(self, task: Task, arn: str | None, error: str | None) -> Result:
         from photosort.repository import Repository
 
-        del self._pending[task.key]
+        self._in_flight -= self._pending.pop(task.key)[2]
         _arn, event = self._arns.pop(task.key, ("", {}))
         repo = Repository(self._stack.client("dynamodb"), self._stack.table)
         record = next((r for r in map(repo.get, _image_ids(event)) if r is not None), None)
@@ -129,6 +187,7 @@ class StackWorker:
             outcome = self._stack.outcome(arn)
             error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
         if arn is not None:
+            self._executions.pop(arn, None)
             self._stack.forget(arn)
         if record is not None:
             self._clean(record)
@@ -138,25 +197,47 @@ class StackWorker:
         return Result(task.seq, record.model_dump_json(), None)
 
     def _delete_object(self, key: str) -> None:
-        self._stack.s3.delete_object(Bucket=self._stack.bucket, Key=key)
+        self._s3_backend.delete_object(self._stack.bucket, key)
 
     def _clean(self, record: Any) -> None:
-        """Forget a finished photo: the bytes of its sorted copy and thumbnail, its record and album entries."""
+        """Forget a finished photo: the bytes of its sorted copy and thumbnail, its record and album entries.
+
+        This is the worker's housekeeping, not the workflow: it goes to moto's backends directly (the same
+        deletes, without building, signing, parsing and serialising a request for each).
+        """
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
         from photosort import thumbnails
+        from photosort_local.moto_speed import partition_items
 
         self._delete_object(record.destination_key)
         self._delete_object(thumbnails.thumbnail_key(record.image_id))
-        db, table = self._stack.client("dynamodb"), self._stack.table
-        db.delete_item(TableName=table, Key={"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        table = self._stack.table
+        self._ddb_backend.delete_item(table, {"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        image_id = DynamoType({"S": record.image_id})
         for membership in record.memberships:
-            found = db.query(
-                TableName=table,
-                KeyConditionExpression="PK = :pk",
-                FilterExpression="image_id = :id",
-                ExpressionAttributeValues={":pk": {"S": f"ALBUM#{membership.album}"}, ":id": {"S": record.image_id}},
+            entries = partition_items(
+                self._ddb_backend.get_table(table), DynamoType({"S": f"ALBUM#{membership.album}"})
             )
-            for item in found.get("Items", []):
-                db.delete_item(TableName=table, Key={"PK": item["PK"], "SK": item["SK"]})
+            for item in entries:
+                if item.attrs.get("image_id") == image_id:
+                    self._ddb_backend.delete_item(
+                        table, {"PK": item.attrs["PK"].to_json(), "SK": item.attrs["SK"].to_json()}
+                    )
+
+
+def _upload_client(stack: EmbeddedStack) -> Any:
+    """The client that uploads the user's photos, as ``aws s3 cp`` would, but without a flexible checksum.
+
+    botocore's default (``when_supported``) sends a PutObject body aws-chunked with a CRC32 trailer; moto
+    decodes such a body by concatenating its chunks, holding several copies of the photo at once (five of a
+    16 MB photo, measured with tracemalloc). ``when_required`` sends the body as it is, which S3 accepts just
+    the same: the object, its ETag and its event do not change. The handlers' own clients keep the default.
+    """
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("s3", region_name=stack.region, config=Config(request_checksum_calculation="when_required"))
 
 
 def _image_ids(event: dict[str, Any]) -> list[str]:
@@ -198,18 +279,15 @@ class InlinePool:
 
     def __init__(self, parameters: dict[str, str]) -> None:
         self._worker = StackWorker(parameters)
-        self._ready: list[Result] = []
 
     def submit(self, worker: int, task: Task) -> None:
         del worker
-        failed = self._worker.submit(task)
-        if failed is not None:
-            self._ready.append(failed)
+        self._worker.submit(task)
 
     def results(self, timeout: float) -> list[tuple[int, Result]]:
         deadline = time.monotonic() + timeout
         while True:
-            ready, self._ready = self._ready + self._worker.poll(), []
+            ready = self._worker.poll()
             if ready or time.monotonic() >= deadline or not self._worker.pending:
                 return [(0, r) for r in ready]
             time.sleep(POLL)
@@ -277,9 +355,7 @@ def _work(index: int, worker: StackWorker, tasks: Any, results: Any, parent: int
         if children:
             _report_dead(children, results)
         if item:
-            failed = worker.submit(item)
-            if failed is not None:
-                results.put(("result", index, failed))
+            worker.submit(item)
             continue  # take every waiting task before polling
         for result in worker.poll():
             results.put(("result", index, result))
@@ -312,6 +388,9 @@ class ProcessPool:
         )
         # Many short-lived threads (one per execution, one per Lambda invocation) each get a malloc arena of
         # their own by default, and glibc keeps the arenas' freed memory: two arenas keep a worker's RSS flat.
+        # A fixed mmap threshold: glibc raises its threshold (up to 32 MB) each time a large block is freed, so
+        # the buffers of a photo (its bytes, its decoded pixels) end up in the heap, which keeps them after the
+        # photo is done; above 256 KB they are mapped and go back to the system when freed.
         # One BLAS thread per worker: the workers already use every core.
         saved = {name: os.environ.get(name) for name in WORKER_ENV}
         for name, value in WORKER_ENV.items():
