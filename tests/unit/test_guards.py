@@ -81,9 +81,9 @@ class Wrapped:
 def test_a_destination_with_different_bytes_is_refused_and_nothing_is_deleted(
     s3: Any, metadata: dict[str, str], source_state: str
 ) -> None:
-    """Guard: the refusal at the start of ``storage.move`` (destination exists with another hash).
+    """Guard: the copy's ``IfNoneMatch: *`` refuses a destination that exists, and the move names the conflict.
 
-    With the source gone, only that refusal names the conflict: without it the move reports a vanished
+    With the source gone, only that check names the conflict: without it the move reports a vanished
     source instead, and the conflict (someone else's photo at the key) is lost from the record.
     """
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
@@ -97,7 +97,7 @@ def test_a_destination_with_different_bytes_is_refused_and_nothing_is_deleted(
         storage.move(spy, ref, DEST, sha256=sha)
 
     assert objects(s3) == before  # the other photo is untouched, and the original (if any) is still there
-    assert not {"copy_object", "put_object", "delete_object"} & set(spy.calls)  # refused before any write
+    assert not {"put_object", "delete_object"} & set(spy.calls)  # the conditional copy is refused by S3 itself
 
 
 # -- A copy that does not verify leaves the original in place ----------------------------------------------
@@ -177,7 +177,7 @@ def test_a_replay_never_trusts_an_unverified_copy_left_by_an_earlier_attempt(s3:
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     s3.put_object(Bucket=BUCKET, Key=DEST, Body=PHOTO[:-3], Metadata={storage.SHA_META: sha})  # a torn copy
 
-    with pytest.raises(DestinationConflictError, match="could not be verified"):
+    with pytest.raises(DestinationConflictError, match="different object"):
         storage.move(s3, ref, DEST, sha256=sha)
 
     assert objects(s3)["incoming/a.jpg"] == PHOTO

@@ -241,7 +241,7 @@ def test_a_source_deleted_mid_move_without_a_verified_copy_is_source_changed(s3:
         s3.delete_object(Bucket=BUCKET, Key="incoming/a.jpg")  # deleted by someone, not moved
         return s3.copy_object(**kwargs)  # type: ignore[no-any-return]
 
-    with pytest.raises(SourceChangedError, match="changed during the move"):
+    with pytest.raises(SourceChangedError, match="is gone and no verified copy exists"):
         storage.move(Client(s3, copy_object=copy_object), ref, DEST, sha256=sha)
 
     assert keys(s3) == []
@@ -287,7 +287,7 @@ def test_a_destination_with_our_hash_but_other_bytes_is_never_trusted(s3: Any) -
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     s3.put_object(Bucket=BUCKET, Key=DEST, Body=b"other", Metadata={storage.SHA_META: sha})
 
-    with pytest.raises(DestinationConflictError, match="could not be verified"):
+    with pytest.raises(DestinationConflictError, match="already holds a different object"):
         storage.move(s3, ref, DEST, sha256=sha)
 
     assert keys(s3) == [DEST, "incoming/a.jpg"]

@@ -32,8 +32,19 @@ class RejectionReason(StrEnum):
     IMAGE_REFUSED = "ImageRefused"  # a model's request validation refused the image itself
 
 
+class SourceHeaders(_Model):
+    """The object's own headers, as Inspect's GET returned them: Sort copies them without a HeadObject."""
+
+    content_type: str = "binary/octet-stream"
+    metadata: dict[str, str] = Field(default_factory=dict)
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+
+
 class ObjectRef(_Model):
-    """One S3 object version, as the event announced it."""
+    """One S3 object version, as the event announced it (``headers``: as Inspect read it, when it did)."""
 
     bucket: str
     key: str
@@ -41,6 +52,7 @@ class ObjectRef(_Model):
     etag: str | None = None
     version_id: str | None = None
     sequencer: str | None = None
+    headers: SourceHeaders | None = None
 
     @classmethod
     def from_event(cls, event: S3EventNotificationEventBridgeModel) -> ObjectRef:

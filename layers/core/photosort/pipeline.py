@@ -43,22 +43,27 @@ def image_id(ref: ObjectRef) -> str:
 
 # -- 1. Inspect ---------------------------------------------------------------------------------------------
 def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) -> Inspection:
-    """Find the object, identify it from its bytes, and either describe it or say why it is unusable."""
-    found = storage.resolve(s3, ref)
-    if found is None:
+    """Find the object, identify it from its bytes, and either describe it or say why it is unusable.
+
+    One GetObject (no HeadObject): the response names the size, ETag and headers of exactly the bytes read.
+    """
+    fetched = storage.fetch(s3, ref)
+    if fetched is None:
         return Inspection(object=ref, received_at=received_at, usable=False, gone=True)
+    found, body = fetched
     if found.size > settings.max_image_bytes:
         return Inspection(
             object=found,
             received_at=received_at,
             usable=False,
-            sha256=storage.stream_sha256(s3, found),
+            sha256=storage.sha256_of(body),
             rejection=Rejection(
                 reason=RejectionReason.TOO_LARGE,
                 detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
             ),
         )
-    data = storage.read(s3, found)
+    with body:
+        data: bytes = body.read()
     sha = hashlib.sha256(data).hexdigest()
     try:
         metadata = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
