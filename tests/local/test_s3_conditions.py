@@ -58,4 +58,4 @@ def test_conditions_that_hold_copy(s3: Any) -> None:
     )
     assert s3.get_object(Bucket="bkt", Key="dst")["Body"].read() == b"photo"
     dest = s3.head_object(Bucket="bkt", Key="dst")["ETag"]
-    s3.copy_object(Bucket="bkt", Key="dst", CopySource={"Bucket": "bkt", "Key": "src"}, IfMatch=dest)  # overwrite allowed
+    s3.copy_object(Bucket="bkt", Key="dst", CopySource={"Bucket": "bkt", "Key": "src"}, IfMatch=dest)  # may overwrite

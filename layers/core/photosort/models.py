@@ -359,19 +359,3 @@ class SweepInput(BaseModel):
     max_objects: int = Field(100, ge=1, le=1000)
     max_redrives: int = Field(2, ge=0, le=10)
     max_scanned: int = Field(10_000, ge=1, le=1_000_000)
-
-
-# -- thumbnails (the Thumbnail step, after Sort) ---------------------------------------------------------------
-class ThumbnailInput(_Model):
-    inspection: Inspection
-    decision: Decision
-
-
-class ThumbnailResult(_Model):
-    """``key`` is None when the photo gets no thumbnail (``skipped`` says why)."""
-
-    key: str | None = None
-    bytes: int = 0
-    width: int = 0
-    height: int = 0
-    skipped: str | None = None

@@ -14,9 +14,9 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 
-from photosort import constants, imaging, neardup, routing, storage, thumbnails
+from photosort import constants, imaging, neardup, routing, storage
 from photosort.backends import Classifier, ImageInput
-from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError, SourceChangedError
+from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError
 from photosort.models import (
     Classification,
     Decision,
@@ -29,7 +29,6 @@ from photosort.models import (
     Rejection,
     RejectionReason,
     Status,
-    ThumbnailResult,
 )
 from photosort.repository import Repository
 from photosort.settings import DuplicatePolicy, NearDuplicatePolicy, Settings
@@ -263,47 +262,6 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)
-
-
-# -- 5. Thumbnail (after Sort) -------------------------------------------------------------------------------
-THUMBNAIL_STATUSES = frozenset(Status(v) for v in thumbnails.THUMBNAIL_STATUSES_VALUES)
-
-
-def thumbnail(s3: Any, inspection: Inspection, decision: Decision, settings: Settings) -> ThumbnailResult:
-    """Write ``thumbnails/<image id>.webp`` for a sorted photo, read back from where Sort put it.
-
-    Replay-safe (the same key gets the same picture). The copy is checked against the hash Inspect computed, so
-    a thumbnail never shows a different photo than its record.
-    """
-    if decision.status not in THUMBNAIL_STATUSES or not inspection.usable:
-        return ThumbnailResult(skipped=f"no thumbnail for a {decision.status.value} photo")
-    moved = inspection.object.model_copy(
-        update={"key": decision.destination_key, "etag": None, "version_id": None, "sequencer": None}
-    )
-    data = storage.read(s3, moved)
-    if inspection.sha256 and hashlib.sha256(data).hexdigest() != inspection.sha256:
-        raise SourceChangedError(f"s3://{moved.bucket}/{moved.key} does not hold the photo that was recorded")
-    picture = thumbnails.make_thumbnail(data, max_pixels=settings.max_image_pixels)
-    key = thumbnails.thumbnail_key(decision.image_id)
-    s3.put_object(
-        Bucket=moved.bucket,
-        Key=key,
-        Body=picture,
-        ContentType=thumbnails.CONTENT_TYPE,
-        CacheControl=thumbnails.CACHE_CONTROL,
-        Metadata={"photosort-image-id": decision.image_id},
-    )
-    width, height = _webp_size(picture)
-    return ThumbnailResult(key=key, bytes=len(picture), width=width, height=height)
-
-
-def _webp_size(picture: bytes) -> tuple[int, int]:
-    from io import BytesIO
-
-    from PIL import Image as PILImage
-
-    with PILImage.open(BytesIO(picture)) as img:
-        return img.width, img.height
 
 
 # -- Quarantine (the Catch target) ----------------------------------------------------------------------------
