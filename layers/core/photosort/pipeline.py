@@ -218,18 +218,19 @@ def record(
     """
     stored = repo.get(image_id(inspection.object))
     if stored is not None:  # the same event, delivered again
+        repo.repair(stored)  # its album members, in case the first delivery stopped right after the record
         return Decision.from_record(stored, created=False)
     decided = decide_record(rules, inspection, classification, backend_rejection, now=datetime.now(UTC))
-    index_ops: list[dict[str, Any]] = []
+    index_items: list[dict[str, Any]] = []
     if near is not None and decided.status is not Status.REJECTED and decided.embedding is not None:
         index = neardup.NearDuplicateIndex(repo.client, repo.table_name, threshold=near.threshold)
         found = index.find(decided.embedding, exclude=decided.image_id)
         if found is None:
-            index_ops = index.index_ops(decided.image_id, decided.embedding, decided.created_at.isoformat())
+            index_items = index.index_items(decided.image_id, decided.embedding, decided.created_at.isoformat())
         else:
             decided = near_duplicate_record(decided, found, near.policy)
     try:
-        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED, extra_ops=index_ops)
+        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED, extra_items=index_items)
     except HashClaimedError as claimed:
         owner = repo.get(claimed.owner)
         if owner is not None and owner.bucket == decided.bucket and owner.source_key == decided.source_key:
