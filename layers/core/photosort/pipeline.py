@@ -216,10 +216,8 @@ def record(
     duplicate of it, following ``duplicate_policy``; a photo whose embedding is close to an earlier photo's is
     recorded as its near-duplicate, following ``near`` (off when None).
     """
-    stored = repo.get(image_id(inspection.object))
-    if stored is not None:  # the same event, delivered again
-        repo.repair(stored)  # its album members, in case the first delivery stopped right after the record
-        return Decision.from_record(stored, created=False)
+    # No read first: a replayed event (the same image id) finds its stored record when the record's conditional put
+    # fails, and gets that decision back (repository.save), with its album members repaired.
     decided = decide_record(rules, inspection, classification, backend_rejection, now=datetime.now(UTC))
     index_items: list[dict[str, Any]] = []
     if near is not None and decided.status is not Status.REJECTED and decided.embedding is not None:

@@ -109,9 +109,27 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds") if moment.tzinfo else moment.isoformat()
 
 
-BULKY = ("labels", "faces", "metadata", "memberships")  # kept compressed in the record's ``d`` attribute
+# Attributes of a record kept as they are: its key, what conditions and the README's queries read. Everything else
+# is zlib-compressed JSON in ``d`` (with a preset dictionary of the words every record repeats).
+TOP_LEVEL = ("image_id", "status", "destination_key", "reason", "updated_at")
 NOT_STORED = frozenset({"embedding"})  # the near-duplicate index keeps it (photosort.neardup)
 STALE_CLAIM = timedelta(minutes=10)  # longer than any execution (Express: 5 minutes): its owner died unrecorded
+# zlib's preset dictionary: what records repeat (keys, the label taxonomy's categories and common parents), so a
+# record's few hundred bytes compress as well as a long document would. Changing it makes stored records
+# unreadable: append a versioned dictionary instead.
+_ZDICT = (
+    b'"parents":["Animal","Dog","Vehicle","Structure","Bird","Container","Clothing","Food","Reptile","Insect",'
+    b'"Musical instrument","Nature","Furniture","Electronics","Primate","Building","Sports equipment","Boat",'
+    b'"Tool","Person"],"categories":["Animals and Pets","Apparel and Accessories","Buildings and Architecture",'
+    b'"Everyday Objects","Food and Beverage","Hobbies and Interests","Home and Indoors","Nature and Outdoors",'
+    b'"Plants and Flowers","Sports","Technology and Computing","Tools and Machinery","Vehicles and Automotive",'
+    b'"Person Description"]},{"bucket":"","source_key":"incoming/","sha256":"","created_at":"","backend":"local",'
+    b'"model_version":"efficientnet-lite0-imagenet-fp32-+mtcnn-facenet-pytorch-","face_count":0,"faces":[{"left"'
+    b':0.,"top":0.,"width":0.,"height":0.,"confidence":99.}],"metadata":{"format":"JPEG","width":,"height":,'
+    b'"mode":"RGB","frames":1,"taken_at":null,"camera_make":"","camera_model":"","orientation":1},"memberships":'
+    b'[{"album":"","kind":"album","label":"","confidence":}],"labels":[{"name":"","confidence":,"parents":[],'
+    b'"categories":["'
+)
 
 
 def image_key(image_id: str) -> dict[str, Any]:
@@ -122,24 +140,32 @@ def bytes_key(sha256: str) -> dict[str, Any]:
     return _item({"PK": f"SHA#{sha256}", "SK": "CLAIM"})
 
 
+def _pack(fields: dict[str, Any]) -> bytes:
+    packer = zlib.compressobj(9, zdict=_ZDICT)
+    return packer.compress(json.dumps(fields, separators=(",", ":")).encode()) + packer.flush()
+
+
+def _unpack(data: bytes) -> dict[str, Any]:
+    unpacker = zlib.decompressobj(zdict=_ZDICT)
+    unpacked: dict[str, Any] = json.loads(unpacker.decompress(data) + unpacker.flush())
+    return unpacked
+
+
 def encode_record(record: ImageRecord) -> dict[str, Any]:
-    """The record as one item: scalars as attributes, the bulky fields zlib-compressed JSON in ``d``."""
+    """The record as one item: the keys and ``TOP_LEVEL`` as attributes, the rest compressed in ``d``."""
     data = record.model_dump(mode="json", exclude_none=True, exclude=set(NOT_STORED))
-    bulky = {k: v for k in BULKY if (v := data.pop(k, None))}
-    item = _item({**data, "PK": f"IMAGE#{record.image_id}", "SK": "IMAGE", "type": "image"})
-    if record.memberships:
-        item["albums"] = {"SS": sorted({m.album for m in record.memberships})}
-    if bulky:
-        item["d"] = {"B": zlib.compress(json.dumps(bulky, separators=(",", ":")).encode(), 9)}
+    top = {k: data.pop(k) for k in TOP_LEVEL}
+    rest = {k: v for k, v in data.items() if v not in ((), [], {})}
+    item = _item({**top, "PK": f"IMAGE#{record.image_id}", "SK": "IMAGE", "type": "image"})
+    item["d"] = {"B": _pack(rest)}
     return item
 
 
 def decode_record(item: dict[str, Any]) -> ImageRecord:
     packed = item.get("d", {}).get("B")
-    rest = {k: v for k, v in item.items() if k not in ("d", "albums")}
-    fields = _from_ddb(rest)
+    fields = _from_ddb({k: v for k, v in item.items() if k != "d"})
     if packed is not None:
-        fields.update(json.loads(zlib.decompress(bytes(packed))))
+        fields.update(_unpack(bytes(packed)))
     return ImageRecord.model_validate(fields)
 
 
