@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from photosort_local.cost import compare, model
+from photosort_local.cost import model
 
 
 def _items(est: model.Estimate) -> dict[str, float]:
@@ -41,4 +39,3 @@ def test_near_duplicates_are_off_by_default_and_priced_when_on() -> None:
     near = [i for i in on.items if "near-duplicate" in i.item]
     assert len(near) == 2 and all("opt-in" in i.item for i in near)
     assert _items(on)["DynamoDB"] == pytest.approx(off["DynamoDB"] + sum(i.cost for i in near))
-

@@ -137,4 +137,3 @@ def test_records_fit_one_write_unit(measured: tuple[RequestLog, EmbeddedStack, l
     for r in records:
         item = db.get_item(TableName=stack.table, Key=repository.image_key(r.image_id))["Item"]
         assert repository.item_size(item) < 1024 * model.IMAGE_ITEM_KB, (r.source_key, repository.item_size(item))
-

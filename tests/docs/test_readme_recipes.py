@@ -189,7 +189,7 @@ def _after_upload(s: Session) -> None:
 
 def _after_query_albums(s: Session) -> None:
     lines = [ln.split("\t") for ln in s.last.stdout.splitlines() if ln.strip()]  # type: ignore[union-attr]
-    albums = {name: count for name, count in lines}
+    albums = dict(lines)
     assert albums["pets"] == "1"
 
 

@@ -19,7 +19,6 @@ from photosort import constants
 REPO = Path(__file__).resolve().parents[2]
 
 WORKFLOW_FUNCTIONS = (
-    "InspectFunction",
     "ClassifyFunction",
     "RecordFunction",
     "SortFunction",
@@ -30,10 +29,10 @@ STATE_MACHINE = "PhotoWorkflow"
 
 # Upper bound of what each function may do: exactly the calls its handler and layers/core/photosort make.
 ALLOWED_ACTIONS: dict[str, set[str]] = {
-    "InspectFunction": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"},
     "ClassifyFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",
+        "s3:ListBucket",  # GetObject of a key that is gone answers NoSuchKey, not AccessDenied
         "rekognition:DetectLabels",
         "rekognition:DetectCustomLabels",
         "sagemaker:InvokeEndpoint",
@@ -229,7 +228,7 @@ def test_sort_writes_every_output_prefix_but_failed_and_quarantine_only_failed(c
     assert _write_prefixes(cfn_template, "SortFunction") == set(constants.OUTPUT_PREFIXES) - {constants.FAILED_PREFIX}
     assert _write_prefixes(cfn_template, "QuarantineFunction") == {constants.FAILED_PREFIX}
     assert _write_prefixes(cfn_template, "AlbumsApiFunction") == {constants.THUMBNAILS_PREFIX}  # on first view
-    for fn in ("InspectFunction", "ClassifyFunction", "RecordFunction"):
+    for fn in ("ClassifyFunction", "RecordFunction"):
         assert _write_prefixes(cfn_template, fn) == set(), f"{fn} must not write to S3"
 
 

@@ -145,7 +145,7 @@ def test_classify_refuses_an_inspection_without_metadata() -> None:
             raise AssertionError("not called")
 
     with pytest.raises(
-        ValueError, match=r"^Classify only runs on usable images \(the state machine's IsUsable choice\)$"
+        ValueError, match=r"^Classify only runs on usable images \(inspect_and_classify checks; so does the backfill\)$"
     ):
         pipeline.classify(None, Never(), unusable)
 

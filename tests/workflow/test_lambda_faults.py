@@ -36,16 +36,16 @@ def test_error_names_follow_aws() -> None:
     assert aws_error_name(json.dumps({"errorType": "StoreBusyError", "errorMessage": "x"}), None) == "StoreBusyError"
 
 
-def test_a_throttled_inspect_is_retried_and_the_photo_sorted(harness: Harness) -> None:
-    harness.stack.runner.inject(_function(harness, "InspectFunction"), "throttle", times=2)  # type: ignore[union-attr]
+def test_a_throttled_classify_is_retried_and_the_photo_sorted(harness: Harness) -> None:
+    harness.stack.runner.inject(_function(harness, "ClassifyFunction"), "throttle", times=2)  # type: ignore[union-attr]
     result = harness.upload(harness.unique("throttled.png"), variant("chelsea", 901))
     assert result.outcome.status == "SUCCEEDED"
     assert result.record is not None and result.record.status is Status.SORTED
     assert _failures(harness, result.outcome.arn) == ["Lambda.TooManyRequestsException"] * 2
 
 
-def test_an_inspect_throttled_past_its_retries_is_quarantined(harness: Harness) -> None:
-    harness.stack.runner.inject(_function(harness, "InspectFunction"), "throttle", times=4)  # type: ignore[union-attr]
+def test_a_classify_throttled_past_its_retries_is_quarantined(harness: Harness) -> None:
+    harness.stack.runner.inject(_function(harness, "ClassifyFunction"), "throttle", times=4)  # type: ignore[union-attr]
     key = harness.unique("always-throttled.png")
     result = harness.upload(key, variant("chelsea", 902))
     assert result.outcome.status == "FAILED"

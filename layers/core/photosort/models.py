@@ -326,8 +326,13 @@ class FailureInfo(_Model):
 
 
 # -- step inputs (what the state machine passes to each Lambda) ---------------------------------------------
-class ClassifyInput(_Model):
+class Analysis(_Model):
+    """What the Classify step found: the inspection, and the classification of a usable upload (or the
+    backend's refusal of it). Record takes it as is (the state machine passes its fields on)."""
+
     inspection: Inspection
+    classification: Classification | None = None
+    backend_rejection: FailureInfo | None = None
 
 
 class RecordInput(_Model):

@@ -1,6 +1,7 @@
-"""The four workflow steps as plain functions: inspect, classify, record, sort (plus quarantine).
+"""The workflow's steps as plain functions: inspect and classify (one invocation), record, sort (plus quarantine).
 
-Handlers parse their event into a model and call exactly one of these. Clients, the backend, the
+``inspect`` and ``classify`` stay separate functions too (the backfill runs them). Handlers parse their event
+into a model and call exactly one of these. Clients, the backend, the
 repository and the rules are passed in, so the same code runs in Lambda, in the embedded stack and in tests.
 """
 
@@ -18,6 +19,7 @@ from photosort import constants, imaging, neardup, routing, storage
 from photosort.backends import Classifier, ImageInput
 from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError
 from photosort.models import (
+    Analysis,
     Classification,
     Decision,
     FailureInfo,
@@ -46,9 +48,14 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
 
     One GetObject (no HeadObject): the response names the size, ETag and headers of exactly the bytes read.
     """
+    return _inspect(s3, ref, received_at, settings)[0]
+
+
+def _inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) -> tuple[Inspection, bytes | None]:
+    """The inspection, and the bytes it read (None when it read none it could use)."""
     fetched = storage.fetch(s3, ref)
     if fetched is None:
-        return Inspection(object=ref, received_at=received_at, usable=False, gone=True)
+        return Inspection(object=ref, received_at=received_at, usable=False, gone=True), None
     found, body = fetched
     if found.size > settings.max_image_bytes:
         return Inspection(
@@ -60,7 +67,7 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
                 reason=RejectionReason.TOO_LARGE,
                 detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
             ),
-        )
+        ), None
     with body:
         data: bytes = body.read()
     sha = hashlib.sha256(data).hexdigest()
@@ -73,17 +80,43 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
             usable=False,
             sha256=sha,
             rejection=Rejection(reason=exc.reason, detail=exc.detail[:500]),
-        )
-    return Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata)
+        ), None
+    return Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata), data
+
+
+# -- 1+2. Inspect and classify, in one invocation ----------------------------------------------------------------
+def inspect_and_classify(
+    s3: Any, backend: Classifier, ref: ObjectRef, received_at: datetime, settings: Settings
+) -> Analysis:
+    """Inspect the upload and classify it from the same bytes: one GetObject and one invocation per photo.
+
+    An unusable upload gets no classification (Record rejects it, saying why). A backend that refuses the image
+    (ImageUnusableError) gives ``backend_rejection``, as the state machine's Catch did when Classify was a step
+    of its own. A throttled or unreachable backend raises BackendThrottledError (the state machine retries).
+    """
+    inspection, data = _inspect(s3, ref, received_at, settings)
+    if not inspection.usable or inspection.metadata is None or data is None:
+        return Analysis(inspection=inspection)
+    image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: data)
+    try:
+        classification = _classify(backend, image)
+    except ImageUnusableError as exc:
+        cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
+        return Analysis(inspection=inspection, backend_rejection=FailureInfo(error=type(exc).__name__, cause=cause))
+    return Analysis(inspection=inspection, classification=classification)
 
 
 # -- 2. Classify --------------------------------------------------------------------------------------------
 def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classification:
     if inspection.metadata is None:
-        raise ValueError("Classify only runs on usable images (the state machine's IsUsable choice)")
+        raise ValueError("Classify only runs on usable images (inspect_and_classify checks; so does the backfill)")
     image = ImageInput(
         ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object)
     )
+    return _classify(backend, image)
+
+
+def _classify(backend: Classifier, image: ImageInput) -> Classification:
     try:
         return backend.classify(image).capped()
     except (BotocoreConnectionError, HTTPClientError) as exc:

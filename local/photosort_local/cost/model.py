@@ -44,12 +44,16 @@ TEMPLATE = checkout.TEMPLATE
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
 BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker", "bedrock")
-FUNCTIONS = ("inspect", "classify", "record", "sort")  # quarantine only runs on failures
+FUNCTIONS = ("classify", "record", "sort")  # Classify inspects too; quarantine only runs on failures
 SECONDS_PER_MONTH = 730 * 3600
 
 # Defaults when there are no bench results: warm handler CPU time in ms at 1 full vCPU (measured on the
 # embedded stack, serial run, rounded) and AWS API calls per invocation (each adds API_LATENCY_MS of waiting).
-DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0}
+DEFAULT_CPU_MS = {"classify": 60.0, "record": 60.0, "sort": 60.0}
+# Inspect's own work inside Classify (read, SHA-256, header, decode check), at 1 full vCPU: the larger of its two
+# measurements as a function of its own (bench pipeline, serial, without moto's share: 10.06 ms on 2026-11-29,
+# 2.85 ms on 2026-12-02), added to the local classify time (the inference and preprocess benches).
+INSPECT_CPU_MS = 10.06
 API_LATENCY_MS = 15.0  # one S3 / DynamoDB request from Lambda in-region (assumption)
 REMOTE_CLASSIFY_MS = {
     "rekognition": 400.0,
@@ -74,7 +78,7 @@ SMALL_ITEM_KB = 1  # the claim on the bytes, an album member
 # Albums per sorted photo: the family rules put a photo in one album (the 8 sample photos: 9 memberships, one
 # photo in none); each further album adds one member item (1 WRU). sorted_photo_requests() takes the number.
 MEMBERSHIPS = 1
-STANDARD_TRANSITIONS = 6  # Inspect, IsStillThere, IsUsable, Classify, Record, Sort (then the Succeed state)
+STANDARD_TRANSITIONS = 5  # Classify, IsStillThere, Record, Sort, Sorted
 # The near-duplicate search (photosort.neardup): an index item holds the int8 embedding (~1.9 KB: 2 WRU); a
 # lookup Queries TOP_K partitions, each up to MAX_CANDIDATES items, eventually consistent (0.5 RRU per 4 KB).
 NEAR_INDEX_ITEM_KB = 2
@@ -143,19 +147,19 @@ class Requests:
 def sorted_photo_requests(memberships: int = MEMBERSHIPS, gsis: int = 0) -> Requests:
     """One sorted photo on the normal path (storage.py, pipeline.py, repository.py), in a warm container.
 
-    S3: Inspect GET, Classify GET (local backend), Sort's conditional COPY and its DELETE. DynamoDB: Record's
-    claim UpdateItem, the record PutItem (conditional: a replay finds its record there, so no read first) and a
+    S3: Classify's one GET (it inspects and labels from the same bytes), Sort's conditional COPY and its DELETE.
+    DynamoDB: Record's claim UpdateItem, the record PutItem (conditional: a replay finds its record there, so no read first) and a
     PutItem per album; every item under 1 KB (1 WRU), plus one write unit per GSI entry of the record. No read.
     """
     return Requests(
-        s3={"GetObject": 2, "CopyObject": 1, "DeleteObject": 1},
+        s3={"GetObject": 1, "CopyObject": 1, "DeleteObject": 1},
         dynamodb={"UpdateItem": 1, "PutItem": 1 + memberships},
         wru=SMALL_ITEM_KB + IMAGE_ITEM_KB + memberships * SMALL_ITEM_KB + gsis * SMALL_ITEM_KB,
         rru=0.0,
     )
 
 
-API_CALLS = {"inspect": 1, "classify": 1, "record": 2 + MEMBERSHIPS, "sort": 2}  # AWS requests per invocation
+API_CALLS = {"classify": 1, "record": 2 + MEMBERSHIPS, "sort": 2}  # AWS requests per invocation
 
 
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
@@ -325,10 +329,12 @@ def estimate(
     for fn in FUNCTIONS:
         if fn == "classify" and backend == "local":
             durations[fn] = classify_local_ms(mem[fn], m, mb_per_vcpu=mb_per_vcpu)
-        elif fn == "classify":
-            durations[fn] = lambda_duration_ms(REMOTE_CLASSIFY_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu)
-            reads_bytes = backend in ("sagemaker", "bedrock")
-            durations[fn] += REMOTE_CLASSIFY_MS[backend] + (CLASSIFY_IO_MS if reads_bytes else 0.0)
+            durations[fn] += lambda_duration_ms(INSPECT_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu)
+        elif fn == "classify":  # Inspect reads the bytes (CLASSIFY_IO_MS) whatever the backend
+            durations[fn] = lambda_duration_ms(
+                REMOTE_CLASSIFY_CPU_MS + INSPECT_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu
+            )
+            durations[fn] += REMOTE_CLASSIFY_MS[backend] + CLASSIFY_IO_MS
         else:
             durations[fn] = lambda_duration_ms(m.cpu_ms[fn], mem[fn], API_CALLS[fn], mb_per_vcpu=mb_per_vcpu)
     gb_s = sum(mem[fn] / 1024.0 * math.ceil(durations[fn]) / 1000.0 for fn in FUNCTIONS)
@@ -380,9 +386,8 @@ def estimate(
 
     # -- S3
     req = sorted_photo_requests(MEMBERSHIPS, gsis=len(gsi_item_kb()))
-    classify_gets = 0 if backend in ("rekognition", "custom-labels") else 1
     service_gets = 1 if backend in ("rekognition", "custom-labels") else 0  # Rekognition reads the object itself
-    gets = req.s3["GetObject"] - 1 + classify_gets + service_gets
+    gets = req.s3["GetObject"] + service_gets
     puts = 1 + req.s3["CopyObject"]  # the upload PUT, sort COPY
     add(
         "S3",
@@ -393,7 +398,9 @@ def estimate(
     )
     add(
         "S3",
-        f"GET ({gets}/photo: inspect GET, classify GET; no HEAD: the copy is conditional and verified by its checksum)",
+        f"GET ({gets}/photo: Classify's one read, inspect and labels from the same bytes"
+        + (", Rekognition's own read" if service_gets else "")
+        + "; no HEAD: the copy is conditional and verified by its checksum)",
         n * gets / 1000.0,
         "1k requests",
         price(p, "s3", "get_head_select"),
