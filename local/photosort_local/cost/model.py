@@ -149,7 +149,8 @@ def sorted_photo_requests(memberships: int = MEMBERSHIPS, gsis: int = 0) -> Requ
 
     S3: Classify's one GET (it inspects and labels from the same bytes), Sort's conditional COPY and its DELETE.
     DynamoDB: Record's claim UpdateItem, the record PutItem (conditional: a replay finds its record there, so no
-    read first) and a PutItem per album; every item under 1 KB (1 WRU), plus one write unit per GSI entry of the record. No read.
+    read first) and a PutItem per album; every item under 1 KB (1 WRU), plus one write unit per GSI entry of the
+    record. No read.
     """
     return Requests(
         s3={"GetObject": 1, "CopyObject": 1, "DeleteObject": 1},
