@@ -35,7 +35,11 @@ JWT = {"jwt": {"claims": {"sub": "3f1c", "email": "a@example.com"}, "scopes": No
 
 def _table_definition() -> dict[str, Any]:
     props = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["PhotoTable"]["Properties"]
-    return {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")}
+    return {
+        k: props[k]
+        for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        if k in props
+    }
 
 
 def image_id(n: int) -> str:

@@ -75,17 +75,17 @@ def test_a_classify_that_keeps_crashing_ends_in_failed(harness: Harness) -> None
 
 @pytest.fixture
 def throttled_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The next 3 TransactWriteItems calls are throttled, as DynamoDB does when a partition is hot: more than the
-    SDK's own attempts (photosort.aws_config), so one Record attempt ends in StoreBusyError."""
+    """The next 3 PutItem calls (Record's record put) are throttled, as DynamoDB does when a partition is hot: more
+    than the SDK's own attempts (photosort.aws_config), so one Record attempt ends in StoreBusyError."""
     from moto.dynamodb.exceptions import DynamodbException
     from moto.dynamodb.models import DynamoDBBackend
 
     from photosort.aws_config import DYNAMODB_MAX_ATTEMPTS
 
-    original = DynamoDBBackend.transact_write_items
+    original = DynamoDBBackend.put_item
     thrown: list[str] = []
 
-    def transact(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
         if len(thrown) < DYNAMODB_MAX_ATTEMPTS:
             thrown.append("throttled")
             raise DynamodbException(
@@ -94,7 +94,7 @@ def throttled_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             )
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact)
+    monkeypatch.setattr(DynamoDBBackend, "put_item", put_item)
     yield thrown
 
 
