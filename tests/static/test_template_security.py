@@ -41,6 +41,7 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
     },
     "RecordFunction": {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",  # album items, once per warm container
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",  # the near-duplicate index (photosort.neardup)
