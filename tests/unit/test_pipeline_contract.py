@@ -17,6 +17,7 @@ from PIL import Image
 
 from photosort import neardup, pipeline, routing, storage
 from photosort.models import (
+    MAX_LABELS,
     Classification,
     Face,
     FailureInfo,
@@ -148,6 +149,96 @@ def test_classify_refuses_an_inspection_without_metadata() -> None:
         ValueError, match=r"^Classify only runs on usable images \(inspect_and_classify checks; so does the backfill\)$"
     ):
         pipeline.classify(None, Never(), unusable)
+
+
+# -- Inspect and classify, in one invocation ---------------------------------------------------------------------
+class Reads:
+    """A backend that reads the image (as the local one does) and says what it read."""
+
+    name = "reads"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.seen: list[tuple[str, bytes, ImageMetadata]] = []
+
+    def classify(self, image: Any) -> Classification:
+        self.seen.append((image.ref.key, image.read(), image.metadata))
+        if self.error is not None:
+            raise self.error
+        labels = tuple(Label(name=f"L{i}", confidence=99 - i) for i in range(60))  # more than the cap
+        return Classification(labels=labels, backend=self.name, model_version="v1")
+
+
+def _gets(s3: Any) -> list[str]:
+    seen: list[str] = []
+    s3.meta.events.register("before-call.s3.*", lambda model, **_: seen.append(model.name))
+    return seen
+
+
+def test_inspect_and_classify_reads_the_bytes_once_and_labels_what_it_inspected(s3: Any) -> None:
+    data = png()
+    ref, sha = put(s3, "incoming/one.png", data)
+    backend = Reads()
+    calls = _gets(s3)
+
+    analysis = pipeline.inspect_and_classify(s3, backend, ref, RECEIVED, settings())
+
+    assert calls == ["GetObject"]  # one read for both
+    assert analysis.inspection == pipeline.inspect(s3, ref, RECEIVED, settings())
+    assert analysis.inspection.usable and analysis.inspection.sha256 == sha
+    assert backend.seen == [("incoming/one.png", data, analysis.inspection.metadata)]
+    assert analysis.classification is not None and analysis.backend_rejection is None
+    assert len(analysis.classification.labels) == MAX_LABELS  # capped, as Classify always did
+
+
+def test_an_unusable_or_gone_upload_is_not_classified(s3: Any) -> None:
+    ref, _ = put(s3, "incoming/broken.png", b"not an image at all")
+    backend = Reads()
+
+    broken = pipeline.inspect_and_classify(s3, backend, ref, RECEIVED, settings())
+    gone = pipeline.inspect_and_classify(
+        s3, backend, ref.model_copy(update={"key": "incoming/x.png"}), RECEIVED, settings()
+    )
+    big = pipeline.inspect_and_classify(
+        s3, backend, put(s3, "incoming/big.png", png())[0], RECEIVED, settings(max_image_bytes=10)
+    )
+
+    assert not broken.inspection.usable and broken.inspection.rejection is not None
+    assert gone.inspection.gone and big.inspection.rejection is not None
+    assert big.inspection.rejection.reason is RejectionReason.TOO_LARGE
+    for analysis in (broken, gone, big):
+        assert analysis.classification is None and analysis.backend_rejection is None
+    assert backend.seen == []
+
+
+def test_a_backend_refusal_comes_back_as_a_backend_rejection(s3: Any) -> None:
+    from photosort.errors import ImageUnusableError
+
+    ref, _ = put(s3, "incoming/odd.png", png())
+    refused = ImageUnusableError(RejectionReason.UNSUPPORTED_FORMAT, "the backend cannot take it")
+
+    analysis = pipeline.inspect_and_classify(s3, Reads(refused), ref, RECEIVED, settings())
+
+    assert analysis.inspection.usable and analysis.classification is None
+    assert analysis.backend_rejection is not None and analysis.backend_rejection.error == "ImageUnusableError"
+    assert json.loads(analysis.backend_rejection.cause) == {
+        "errorMessage": str(refused),
+        "errorType": "ImageUnusableError",
+    }
+    decided = pipeline.decide_record(RULES, analysis.inspection, None, analysis.backend_rejection, now=NOW)
+    assert decided.status is Status.REJECTED and decided.reason == f"BackendRejected: {refused}"
+
+
+def test_a_network_error_reaching_the_backend_is_throttling(s3: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from photosort.errors import BackendThrottledError
+
+    ref, _ = put(s3, "incoming/net.png", png())
+    with pytest.raises(BackendThrottledError, match=r"^reads: network error reaching the service"):
+        pipeline.inspect_and_classify(
+            s3, Reads(EndpointConnectionError(endpoint_url="https://x")), ref, RECEIVED, settings()
+        )
 
 
 # -- Record: the decision and its reason --------------------------------------------------------------------------

@@ -329,6 +329,19 @@ def test_a_failure_without_a_record_joins_no_album_and_claims_no_hash(repo: Repo
     assert repo.list_albums() == [] and repo.hash_owner("a" * 64) is None  # the bytes can still be sorted later
 
 
+def test_a_failure_after_a_claim_without_a_record_releases_the_claim(repo: Repository) -> None:
+    """Record claimed the bytes, then never wrote its record (throttled past its retries): Quarantine's failed
+    record must not keep the claim, or every later upload of those bytes would be a duplicate of a failure."""
+    _claim(repo, "new", timedelta(seconds=1))
+
+    stored = repo.mark_failed(record("new", status=Status.FAILED, reason="StoreBusyError: x", albums=()))
+
+    assert stored.status is Status.FAILED and repo.hash_owner("a" * 64) is None
+    assert repo.ids_with_hash("a" * 64) == ["new"]  # still found by its bytes
+    saved, created = repo.save(record("later"), claim_hash=True)
+    assert created and saved.status is Status.SORTED and repo.hash_owner("a" * 64) == "later"
+
+
 def test_a_failure_racing_another_writer_is_retried(repo: Repository) -> None:
     repo.save(record("one"), claim_hash=True)
     real = repo.client._client
