@@ -354,6 +354,8 @@ class Repository:
             stored = self.get(record.image_id)
             if stored is None:
                 saved, _created = self.save(record.model_copy(update={"memberships": ()}), claim_hash=False)
+                if record.sha256:  # Record may have claimed the bytes and stopped before its record
+                    self._release(record.sha256, record.image_id)
                 return saved
             if stored.status is Status.FAILED:
                 return stored
