@@ -166,8 +166,12 @@ def test_record_and_hash_reads_are_strongly_consistent(repo: Repository) -> None
     spy = Repository(Client(real, get_item=get_item), TABLE)
     spy.get("one")
     spy.hash_owner("a" * 64)
+    spy.ids_with_hash("a" * 64)
+    repo.save(record("zero"), claim_hash=True)
+    with pytest.raises(HashClaimedError):
+        spy.save(record("one"), claim_hash=True)  # the claim's owner is read after its condition failed
 
-    assert [c.get("ConsistentRead") for c in calls] == [True, True]
+    assert calls and all(c.get("ConsistentRead") is True for c in calls), calls
 
 
 def one_item_per_page(repo: Repository) -> Repository:
@@ -190,6 +194,10 @@ def test_listings_follow_every_page(repo: Repository) -> None:
 
     assert sorted(a.album for a in paged.list_albums()) == ["album0", "album1", "album2"]
     assert sorted(r.image_id for r in paged.scan_images()) == ["img0", "img1", "img2"]
+    repo.save(record("img3", sha="3" * 64, albums=("album0",)), claim_hash=True)
+    repo.save(record("img4", sha="4" * 64, albums=("album0",)), claim_hash=True)
+    assert paged.count_members("album0") == 3  # counted over every page
+    assert {a.album: a.image_count for a in paged.list_albums()}["album0"] == 3
 
 
 # -- the claim on the bytes -------------------------------------------------------------------------------------
@@ -531,3 +539,89 @@ def test_a_page_token_of_another_listing_is_refused(key: dict[str, Any]) -> None
         repository._decode_token(album_token(key), in_pets)
     with pytest.raises(InvalidPageTokenError, match="another listing"):
         repository._decode_token(album_token(key), lambda pk, _sk: pk.startswith("IMAGE#"))
+
+
+# -- the record's encoding, sizes and the bytes item's edge cases ----------------------------------------------
+PINNED_RECORD_SIZE = 263  # bytes: a change of encoding shows here (and in tests/cost/test_request_counts.py)
+
+
+def test_a_record_encodes_to_a_pinned_size() -> None:
+    """Compact JSON, zlib at level 9 with the preset dictionary: the size a fixed record takes is pinned."""
+    labels = tuple(
+        Label(name=n, confidence=c, parents=("Animal",), categories=("Animals and Pets",))
+        for n, c in (("Cat", 91.25), ("Dog", 40.5), ("Tabby", 22.0))
+    )
+    item = repository.encode_record(record("one", labels=labels))
+    assert repository.item_size(item) == PINNED_RECORD_SIZE
+    assert repository.decode_record(item) == record("one", labels=labels)
+
+
+def test_the_embedding_is_not_stored_in_the_record() -> None:
+    from photosort.models import Embedding
+
+    with_embedding = record("one", embedding=Embedding(model_version="v", dim=2, data="AAE="))
+    item = repository.encode_record(with_embedding)
+    assert "embedding" not in repository._unpack(item["d"]["B"])
+    assert repository.decode_record(item).embedding is None
+
+
+def test_a_record_written_without_the_packed_attribute_reads_back() -> None:
+    """An item of the previous design (every field an attribute, no ``d``) still decodes."""
+    plain = repository._item(record("one").model_dump(mode="json", exclude_none=True))
+    assert repository.decode_record(plain) == record("one")
+
+
+def test_number_and_null_sizes() -> None:
+    assert repository.item_size({"n": {"N": "12"}}) == 1 + 2  # (2 + 1) // 2 + 1
+    assert repository.item_size({"n": {"N": "123"}}) == 1 + 3
+    assert repository.item_size({"z": {"NULL": True}}) == 2
+    assert repository.write_units({"PK": {"S": "x" * 1023}}) == 2  # 1025 bytes: a second KB started
+    assert repository.write_units({"PK": {"S": "x" * 1022}}) == 1  # exactly 1 KB
+
+
+def test_a_claim_that_vanished_after_its_condition_failed_is_busy(repo: Repository) -> None:
+    real = repo.client._client
+    failed = ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "x"}}, "UpdateItem")
+    racing = Repository(Client(real, update_item=raising(failed)), TABLE)
+    with pytest.raises(StoreBusyError, match="changed meanwhile"):
+        racing.save(record("one"), claim_hash=True)
+
+
+def test_a_claim_of_the_previous_design_without_a_time_and_without_a_record_is_taken_over(repo: Repository) -> None:
+    repo.client.put_item(
+        TableName=TABLE, Item={"PK": {"S": "SHA#" + "a" * 64}, "SK": {"S": "CLAIM"}, "image_id": {"S": "zero"}}
+    )
+    _saved, created = repo.save(record("one"), claim_hash=True)
+    assert created and repo.hash_owner("a" * 64) == "one"
+
+
+def test_a_known_album_is_never_written_again(repo: Repository) -> None:
+    repo.save(record("one", sha="1" * 64), claim_hash=True)
+    real = repo.client._client
+    puts: list[str] = []
+
+    def put_item(**kwargs: Any) -> Any:
+        puts.append(kwargs["Item"]["PK"]["S"])
+        return real.put_item(**kwargs)
+
+    fresh = Repository(Client(real, put_item=put_item), TABLE)  # a new container: its album cache is empty
+    fresh.save(record("two", sha="2" * 64), claim_hash=True)
+    assert "ALBUMS" not in puts and puts == ["IMAGE#two", "ALBUM#pets"]
+
+
+def test_a_release_of_a_claim_someone_else_holds_changes_nothing(repo: Repository) -> None:
+    _claim(repo, "zero", timedelta(seconds=1))
+    stored = repo.mark_failed(record("new", status=Status.FAILED, reason="Boom", albums=()))
+    assert stored.status is Status.FAILED and repo.hash_owner("a" * 64) == "zero"
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "UpdateItem")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        Repository(Client(repo.client._client, update_item=raising(denied)), TABLE)._release("a" * 64, "zero")
+
+
+def test_failing_a_duplicate_leaves_the_owners_claim(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    repo.save(record("two", status=Status.DUPLICATE, albums=()), claim_hash=False)
+
+    repo.mark_failed(record("two", status=Status.FAILED, reason="Boom: x", destination_key="failed/two.jpg"))
+
+    assert repo.hash_owner("a" * 64) == "one" and repo.ids_with_hash("a" * 64) == ["one", "two"]
