@@ -54,7 +54,7 @@ def presign(key: str) -> str:
     )
 
 
-api = AlbumsApi(repo, presign, settings.url_ttl)
+api = AlbumsApi(repo, presign, settings.url_ttl, s3=boto3.client("s3"), max_pixels=settings.max_image_pixels)
 cors = CORSConfig(allow_origin=settings.allowed_origin, max_age=600) if settings.allowed_origin else None
 app = APIGatewayHttpResolver(cors=cors)
 
@@ -122,6 +122,12 @@ def album_photos(album: str) -> Response[str]:
 @app.get("/api/photos/<image_id>")
 def photo(image_id: str) -> Response[str]:
     return _json(api.photo(image_id))
+
+
+@app.get("/api/photos/<image_id>/thumbnail")
+def photo_thumbnail(image_id: str) -> Response[str]:
+    """The thumbnail's presigned URL; the first request for a photo makes the thumbnail (the workflow makes none)."""
+    return _json(api.thumbnail(image_id))
 
 
 @app.get("/api/photos/<image_id>/urls")

@@ -30,6 +30,9 @@ thousands of executions):
 13-15 (:mod:`photosort_local.moto_speed`): DynamoDB Query reads only the queried partition; moto's request
     routing stops re-importing S3's URL module and rebuilding every backend's URL table on every request.
 
+16 (:mod:`photosort_local.s3_conditions`): CopyObject honours ``CopySourceIfMatch`` and the destination's
+    ``IfNoneMatch``/``IfMatch``, as S3 does (moto ignores them).
+
 :func:`install` applies them once per process and refuses a moto version they were not tested against.
 """
 
@@ -44,7 +47,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from photosort_local import moto_fidelity, moto_speed
+from photosort_local import moto_fidelity, moto_speed, s3_conditions
 from photosort_local.lambda_runner import LambdaRunner
 from photosort_local.moto_pin import patch_once
 
@@ -86,6 +89,7 @@ def install() -> None:
     _patch_program_pool()
     _patch_state_copies()
     moto_speed.install()  # 13-15
+    s3_conditions.install()  # 16
 
 
 # 1 ---------------------------------------------------------------------------------------------------------

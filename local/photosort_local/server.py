@@ -133,7 +133,7 @@ def _print_guide(
         "",
         "One function in Docker against this stack (start serve with --host 0.0.0.0 on Linux):",
         (
-            f"  sam local invoke InspectFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
+            f"  sam local invoke ClassifyFunction --env-vars {sam_files[0]} --event {sam_files[1]} "
             "--add-host host.docker.internal:host-gateway"
         ),
         f"  (the event names s3://{stack.bucket}/{SAM_SAMPLE_KEY}, a sample photo outside incoming/)",

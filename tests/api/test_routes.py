@@ -35,7 +35,11 @@ JWT = {"jwt": {"claims": {"sub": "3f1c", "email": "a@example.com"}, "scopes": No
 
 def _table_definition() -> dict[str, Any]:
     props = yaml_parse((ROOT / "template.yaml").read_text())["Resources"]["PhotoTable"]["Properties"]
-    return {k: props[k] for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")}
+    return {
+        k: props[k]
+        for k in ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
+        if k in props
+    }
 
 
 def image_id(n: int) -> str:
@@ -395,3 +399,29 @@ def test_the_open_asset_route_never_reaches_the_data(load_api: Loader, path: str
     status, body, _ = call(load_api("cognito"), path, authorizer=None)
     assert status in (401, 404), body
     assert "albums" not in body or set(body) == {"error"}
+
+
+# ------------------------------------------------------------------------------------------------- thumbnails
+def test_the_thumbnail_route_makes_one_on_first_view_and_keeps_it(load_api: Loader, aws: Repository) -> None:
+    import hashlib
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (640, 320), (200, 80, 40)).save(out, format="JPEG")
+    data = out.getvalue()
+    record = _record(200, "pets", datetime(2024, 6, 1, tzinfo=UTC), (("Cat", 91.0),))
+    record = record.model_copy(update={"sha256": hashlib.sha256(data).hexdigest()})
+    aws.save(record, claim_hash=True)
+    boto3.client("s3").put_object(Bucket=BUCKET, Key=record.destination_key, Body=data)
+    app = load_api("iam")
+
+    status, body, _ = call(app, f"/api/photos/{image_id(200)}/thumbnail")
+    assert status == 200 and body["made"] is True and body["image_id"] == image_id(200)
+    assert urlsplit(body["url"]).path.endswith(f"/thumbnails/{image_id(200)}.webp")
+    stored = boto3.client("s3").get_object(Bucket=BUCKET, Key=f"thumbnails/{image_id(200)}.webp")
+    assert Image.open(io.BytesIO(stored["Body"].read())).size == (320, 160)
+    again = call(app, f"/api/photos/{image_id(200)}/thumbnail")
+    assert again[0] == 200 and again[1]["made"] is False
+    assert_error(call(app, f"/api/photos/{image_id(999)}/thumbnail"), 404, "NotFound")

@@ -38,7 +38,10 @@ def test_demo_serve_prints_the_gallery_url_and_serves_page_api_and_thumbnails() 
         assert status == 200 and kind.startswith("text/html") and b"gallery.js" in page
         albums = json.loads(_get(url + "api/albums")[2])["albums"]
         assert albums and {a["album"]: str(a["count"]) for a in albums} == demo_counts
-        status, kind, thumb = _get(albums[0]["cover"]["thumbnail_url"])
+        cover = albums[0]["cover"]
+        made = json.loads(_get(url + f"api/photos/{cover['image_id']}/thumbnail")[2])  # made on the first view
+        assert made["made"] is True and made["url"].split("?")[0] == cover["thumbnail_url"].split("?")[0]
+        status, kind, thumb = _get(cover["thumbnail_url"])
         assert status == 200 and thumb[:4] == b"RIFF" and thumb[8:12] == b"WEBP"
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from photosort_local.cost import compare, model
+from photosort_local.cost import model
 
 
 def _items(est: model.Estimate) -> dict[str, float]:
@@ -27,17 +25,17 @@ def test_xray_follows_the_sampling_rule(million: dict[str, float]) -> None:
     assert million["X-Ray"] == pytest.approx(1_000_000 * 0.01 / 1e6 * 5.0)
 
 
-def test_gsi_entries_are_small(million: dict[str, float]) -> None:
-    assert model.gsi_item_kb() == {"GSI1": 1, "GSI2": 1}  # INCLUDE projections, not ALL
+def test_the_table_has_no_gsi_and_no_write_is_a_transaction(million: dict[str, float]) -> None:
+    assert model.gsi_item_kb() == {}  # each GSI would cost a write unit per photo
+    req = model.sorted_photo_requests()
+    assert "TransactWriteItems" not in req.dynamodb and req.wru == 3  # claim, record, one album member
+    assert million["DynamoDB"] == pytest.approx(3 * 0.625)
 
 
-def test_logs_are_the_metrics_and_a_sample(million: dict[str, float]) -> None:
-    assert million["CloudWatch Logs"] < 0.25
-    _, _, sample = model.sampling()
-    assert sample == 0.01
-
-
-def test_before_and_after_are_printed() -> None:
-    before = json.loads(compare.BEFORE.read_text(encoding="utf-8"))
-    text = compare.table(before, model.estimate(1_000_000, "local"))
-    assert "41.07" in text and "pipeline only" in text
+def test_near_duplicates_are_off_by_default_and_priced_when_on() -> None:
+    assert model.near_duplicates_default() == "off"
+    off = _items(model.estimate(1_000_000, "local"))
+    on = model.estimate(1_000_000, "local", near_duplicates="record")
+    near = [i for i in on.items if "near-duplicate" in i.item]
+    assert len(near) == 2 and all("opt-in" in i.item for i in near)
+    assert _items(on)["DynamoDB"] == pytest.approx(off["DynamoDB"] + sum(i.cost for i in near))

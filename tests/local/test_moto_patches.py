@@ -29,12 +29,12 @@ def test_package_inlines_the_definition_and_points_code_at_artifacts() -> None:
 
     resources = packaged.template["Resources"]
     machine = resources["PhotoWorkflow"]["Properties"]
-    assert "InspectFunctionArn" in machine["DefinitionSubstitutions"]
-    assert "${InspectFunctionArn}" in json.dumps(machine["DefinitionString"])
-    code = resources["InspectFunction"]["Properties"]["Code"]
-    assert code == {"S3Bucket": sam.ARTIFACTS_BUCKET, "S3Key": "functions/InspectFunction.zip"}
-    assert packaged.functions["InspectFunction"].source_dir == TEMPLATE.parent / "functions" / "inspect"
-    names = zipfile.ZipFile(io.BytesIO(uploads["functions/InspectFunction.zip"])).namelist()
+    assert "ClassifyFunctionArn" in machine["DefinitionSubstitutions"]
+    assert "${ClassifyFunctionArn}" in json.dumps(machine["DefinitionString"])
+    code = resources["ClassifyFunction"]["Properties"]["Code"]
+    assert code == {"S3Bucket": sam.ARTIFACTS_BUCKET, "S3Key": "functions/ClassifyFunction.zip"}
+    assert packaged.functions["ClassifyFunction"].source_dir == TEMPLATE.parent / "functions" / "classify"
+    names = zipfile.ZipFile(io.BytesIO(uploads["functions/ClassifyFunction.zip"])).namelist()
     assert names == ["app.py"]
     assert {"CoreLayer", "ImagingLayer", "ModelLayer"} <= set(packaged.layers)
 

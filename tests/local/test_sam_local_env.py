@@ -64,7 +64,7 @@ def check_built_template(built: Path, folder: Path) -> None:
 
 def check_printed_env_reaches_the_local_stack(template: Path, env_file: Path) -> None:
     """With the banner's export in the shell, the function still gets the Docker-reachable endpoint."""
-    env = resolved_env(template, "InspectFunction", env_file=env_file, shell=BANNER_SHELL)
+    env = resolved_env(template, "ClassifyFunction", env_file=env_file, shell=BANNER_SHELL)
     assert env["AWS_ENDPOINT_URL"] == f"http://host.docker.internal:{PORT}"
     assert env["PHOTOSORT_TABLE_NAME"] == "photosort-PhotoTable-LOCAL"
     assert env["AWS_ACCESS_KEY_ID"] == "testing" and env["AWS_DEFAULT_REGION"] == "us-east-1"
@@ -74,7 +74,7 @@ def test_printed_env_file_reaches_the_local_stack_from_docker(printed: tuple[Pat
     check_printed_env_reaches_the_local_stack(TEMPLATE, printed[0])
 
 
-@pytest.mark.parametrize("function", ["InspectFunction", "ClassifyFunction", "SortFunction"])
+@pytest.mark.parametrize("function", ["ClassifyFunction", "RecordFunction", "SortFunction"])
 def test_the_parameter_override_reaches_every_function(function: str) -> None:
     """`--parameter-overrides LocalEndpointUrl=...` alone works too (it was blanked by an `!If` with NoValue)."""
     endpoint = f"http://host.docker.internal:{PORT}"
@@ -83,7 +83,7 @@ def test_the_parameter_override_reaches_every_function(function: str) -> None:
 
 
 def test_on_aws_the_endpoint_is_empty_which_botocore_ignores() -> None:
-    env = resolved_env(TEMPLATE, "InspectFunction")
+    env = resolved_env(TEMPLATE, "ClassifyFunction")
     assert env["AWS_ENDPOINT_URL"] == ""
     client = boto3.client("s3", region_name="us-east-1", endpoint_url=None)
     assert client.meta.endpoint_url.startswith("https://s3.")

@@ -21,7 +21,7 @@ BIN = Path(sys.executable).parent  # the main venv's bin: cfn-lint, sam and pyth
 CHECKOV = REPO / ".venv-checkov" / "bin" / "checkov"
 CHECKOV_REQUIREMENTS = REPO / ".ci" / "checkov-requirements.txt"
 
-FUNCTIONS = ("InspectFunction", "ClassifyFunction", "RecordFunction", "SortFunction", "QuarantineFunction")
+FUNCTIONS = ("ClassifyFunction", "RecordFunction", "SortFunction", "QuarantineFunction")
 # Layer -> paths (relative to the layer's python/ dir) that `sam build` must produce.
 LAYER_CONTENTS = {
     "CoreLayer": [
@@ -203,19 +203,17 @@ def test_sam_build_native_code_is_arm64(sam_build_dir: Path, package: str) -> No
 # runtime's, imports the handler (model session included) and runs what the handler runs.
 
 FUNCTION_LAYERS = {
-    "inspect": ["CoreLayer", "ImagingLayer"],
     "classify": ["CoreLayer", "ImagingLayer", "ModelLayer"],
     "record": ["CoreLayer"],
     "sort": ["CoreLayer"],
     "quarantine": ["CoreLayer"],
 }
 EVENTS = {
-    "inspect": (
+    "classify": (
         "s3_object_created.json",
         "aws_lambda_powertools.utilities.parser.models",
         "S3EventNotificationEventBridgeModel",
     ),
-    "classify": ("classify.json", "photosort.models", "ClassifyInput"),
     "record": ("record.json", "photosort.models", "RecordInput"),
     "sort": ("sort.json", "photosort.models", "SortInput"),
     "quarantine": ("quarantine.json", "photosort.models", "QuarantineInput"),
@@ -249,11 +247,9 @@ metrics.flush_metrics()
 out = {}
 for photo in sorted(Path(photos).iterdir()):
     data = photo.read_bytes()
-    if fn == "inspect":
+    if fn == "classify":  # Classify inspects too
         from photosort import imaging
-        out[photo.name] = imaging.inspect_image(data).format
-    elif fn == "classify":
-        out[photo.name] = app.backend.classify_bytes(data).labels[0].name
+        out[photo.name] = [imaging.inspect_image(data).format, app.backend.classify_bytes(data).labels[0].name]
 outside = sorted({m.split(".")[0] for m, mod in sys.modules.items()
                   if getattr(mod, "__file__", None) and "site-packages" in mod.__file__})
 print(json.dumps({"results": out, "site_packages_modules": outside}))
@@ -336,11 +332,11 @@ def test_pruned_layers_run_each_handler(native_layers: dict[str, Path], sample_p
     assert proc.returncode == 0, _report(proc)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["site_packages_modules"] == [], out  # everything came from the layers, the runtime stand-in or stdlib
-    if fn == "inspect":
+    if fn == "classify":
         # photosort reports AVIF (a HEIF brand) as HEIF
-        assert out["results"] == {f"chelsea.{ext}": "HEIF" if fmt == "AVIF" else fmt for fmt, ext in FORMATS.items()}
-    elif fn == "classify":
-        assert len(out["results"]) == len(FORMATS) and all(out["results"].values()), out
+        formats = {name: got[0] for name, got in out["results"].items()}
+        assert formats == {f"chelsea.{ext}": "HEIF" if fmt == "AVIF" else fmt for fmt, ext in FORMATS.items()}
+        assert len(out["results"]) == len(FORMATS) and all(got[1] for got in out["results"].values()), out
 
 
 def test_sam_local_invoke_env_on_the_built_template(sam_build_dir: Path, tmp_path: Path) -> None:

@@ -19,22 +19,20 @@ from photosort import constants
 REPO = Path(__file__).resolve().parents[2]
 
 WORKFLOW_FUNCTIONS = (
-    "InspectFunction",
     "ClassifyFunction",
     "RecordFunction",
     "SortFunction",
     "QuarantineFunction",
-    "ThumbnailFunction",
 )
 FUNCTIONS = (*WORKFLOW_FUNCTIONS, "AlbumsApiFunction")
 STATE_MACHINE = "PhotoWorkflow"
 
 # Upper bound of what each function may do: exactly the calls its handler and layers/core/photosort make.
 ALLOWED_ACTIONS: dict[str, set[str]] = {
-    "InspectFunction": {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"},
     "ClassifyFunction": {
         "s3:GetObject",
         "s3:GetObjectVersion",
+        "s3:ListBucket",  # GetObject of a key that is gone answers NoSuchKey, not AccessDenied
         "rekognition:DetectLabels",
         "rekognition:DetectCustomLabels",
         "sagemaker:InvokeEndpoint",
@@ -43,6 +41,7 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
     },
     "RecordFunction": {
         "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",  # album items, once per warm container
         "dynamodb:PutItem",
         "dynamodb:UpdateItem",
         "dynamodb:Query",  # the near-duplicate index (photosort.neardup)
@@ -68,10 +67,17 @@ ALLOWED_ACTIONS: dict[str, set[str]] = {
         "dynamodb:UpdateItem",
         "dynamodb:DeleteItem",
     },
-    "ThumbnailFunction": {"s3:GetObject", "s3:PutObject"},
-    # read-only: Repository.get/get_album (GetItem), list_albums/list_album (Query), search_label (Scan);
-    # GetObject only to presign thumbnail and original URLs
-    "AlbumsApiFunction": {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:Scan", "s3:GetObject"},
+    # read-only on the table: Repository.get/get_album (GetItem), list_albums/list_album (Query), search_label (Scan);
+    # GetObject to presign thumbnail and original URLs and to read a photo whose thumbnail is made on first view,
+    # PutObject for that thumbnail, ListBucket so HeadObject of a thumbnail not made yet answers 404
+    "AlbumsApiFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:ListBucket",
+    },
 }
 
 # The only actions that may be granted on Resource "*", and why.
@@ -222,19 +228,24 @@ def _write_prefixes(cfn: dict[str, Any], fn: str) -> set[str]:
 def test_sort_writes_every_output_prefix_but_failed_and_quarantine_only_failed(cfn_template: dict[str, Any]) -> None:
     assert _write_prefixes(cfn_template, "SortFunction") == set(constants.OUTPUT_PREFIXES) - {constants.FAILED_PREFIX}
     assert _write_prefixes(cfn_template, "QuarantineFunction") == {constants.FAILED_PREFIX}
-    assert _write_prefixes(cfn_template, "ThumbnailFunction") == {constants.THUMBNAILS_PREFIX}
-    for fn in ("InspectFunction", "ClassifyFunction", "RecordFunction", "AlbumsApiFunction"):
+    assert _write_prefixes(cfn_template, "AlbumsApiFunction") == {constants.THUMBNAILS_PREFIX}  # on first view
+    for fn in ("ClassifyFunction", "RecordFunction"):
         assert _write_prefixes(cfn_template, fn) == set(), f"{fn} must not write to S3"
 
 
-def test_the_albums_api_reads_only_thumbnails_and_album_originals(cfn_template: dict[str, Any]) -> None:
+def test_the_albums_api_reads_only_thumbnails_and_gallery_photos(cfn_template: dict[str, Any]) -> None:
     read = {
         (_bucket_subpath(r) or "").removesuffix("*")
         for st in _function_statements(cfn_template, "AlbumsApiFunction")
         if "s3:GetObject" in _as_list(st["Action"])
         for r in _as_list(st["Resource"])
     }
-    assert read == {constants.THUMBNAILS_PREFIX, constants.ALBUMS_PREFIX, constants.INVENTORY_PREFIX}
+    assert read == {
+        constants.THUMBNAILS_PREFIX,
+        constants.ALBUMS_PREFIX,
+        constants.INVENTORY_PREFIX,
+        constants.UNSORTED_PREFIX,  # read (never presigned) to make an unsorted photo's thumbnail on first view
+    }
 
 
 def test_the_rules_parameter_grant_names_only_that_parameter(cfn_template: dict[str, Any]) -> None:

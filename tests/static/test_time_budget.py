@@ -75,4 +75,5 @@ def test_no_pass_state_uses_a_null_result() -> None:
     for name, state in ASL["States"].items():
         if state["Type"] == "Pass":
             assert state.get("Result", "absent") is not None, name
-    assert ASL["States"]["NotClassified"]["Parameters"]["classification"] is None
+    assert not [name for name, state in ASL["States"].items() if state["Type"] == "Pass"]  # none left: Classify
+    # returns a null classification itself for an unusable upload

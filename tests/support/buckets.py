@@ -16,6 +16,9 @@ def moto_bucket() -> Iterator[Any]:
     import boto3
     from moto import mock_aws
 
+    from photosort_local import s3_conditions
+
+    s3_conditions.install()  # CopyObject's conditions, as S3 checks them (moto ignores them)
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)

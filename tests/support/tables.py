@@ -18,7 +18,7 @@ def table_definition() -> dict[str, Any]:
 
     props = load_sam_template(TEMPLATE)["Resources"]["PhotoTable"]["Properties"]
     keep = ("AttributeDefinitions", "KeySchema", "GlobalSecondaryIndexes", "BillingMode")
-    return {k: props[k] for k in keep}
+    return {k: props[k] for k in keep if k in props}
 
 
 def moto_repository() -> Iterator[Repository]:

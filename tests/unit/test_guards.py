@@ -81,9 +81,9 @@ class Wrapped:
 def test_a_destination_with_different_bytes_is_refused_and_nothing_is_deleted(
     s3: Any, metadata: dict[str, str], source_state: str
 ) -> None:
-    """Guard: the refusal at the start of ``storage.move`` (destination exists with another hash).
+    """Guard: the copy's ``IfNoneMatch: *`` refuses a destination that exists, and the move names the conflict.
 
-    With the source gone, only that refusal names the conflict: without it the move reports a vanished
+    With the source gone, only that check names the conflict: without it the move reports a vanished
     source instead, and the conflict (someone else's photo at the key) is lost from the record.
     """
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
@@ -97,7 +97,7 @@ def test_a_destination_with_different_bytes_is_refused_and_nothing_is_deleted(
         storage.move(spy, ref, DEST, sha256=sha)
 
     assert objects(s3) == before  # the other photo is untouched, and the original (if any) is still there
-    assert not {"copy_object", "put_object", "delete_object"} & set(spy.calls)  # refused before any write
+    assert not {"put_object", "delete_object"} & set(spy.calls)  # the conditional copy is refused by S3 itself
 
 
 # -- A copy that does not verify leaves the original in place ----------------------------------------------
@@ -177,7 +177,7 @@ def test_a_replay_never_trusts_an_unverified_copy_left_by_an_earlier_attempt(s3:
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     s3.put_object(Bucket=BUCKET, Key=DEST, Body=PHOTO[:-3], Metadata={storage.SHA_META: sha})  # a torn copy
 
-    with pytest.raises(DestinationConflictError, match="could not be verified"):
+    with pytest.raises(DestinationConflictError, match="different object"):
         storage.move(s3, ref, DEST, sha256=sha)
 
     assert objects(s3)["incoming/a.jpg"] == PHOTO
@@ -343,31 +343,38 @@ def ddb() -> Iterator[Any]:
 
 
 class Interleaving:
-    """Orders two writers deterministically: each reads before either writes, then ``first`` writes (and
-    anything ``between`` does runs), then ``second`` writes. Every DynamoDB call otherwise goes to moto."""
+    """Orders two writers deterministically: each reads before either writes, then ``first`` makes all its writes
+    (and anything ``between`` does runs after them), then ``second`` writes. Every call otherwise goes to moto."""
+
+    WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.both_read = threading.Barrier(2, timeout=10)
         self.first_done = threading.Event()
+        self._between: Callable[[], None] = lambda: None
 
-    def client_for(self, role: str, between: Callable[[], None] = lambda: None) -> Any:
+    def client_for(self, role: str, between: Callable[[], None] | None = None) -> Any:
         gate = self
+        if between is not None:
+            self._between = between
+        waited = {"done": False}
 
         class Gated(Wrapped):
-            def transact_write_items(self, **kwargs: Any) -> Any:
-                if role == "first":
-                    gate.both_read.wait()
-                    try:
-                        return self._client.transact_write_items(**kwargs)
-                    finally:
-                        try:
-                            between()
-                        finally:
-                            gate.first_done.set()
-                gate.both_read.wait()
-                assert gate.first_done.wait(timeout=10)
-                return self._client.transact_write_items(**kwargs)
+            def __getattr__(self, name: str) -> Any:
+                attr = getattr(self._client, name)
+                if name not in Interleaving.WRITES:
+                    return attr
+
+                def write(**kwargs: Any) -> Any:
+                    if not waited["done"]:
+                        waited["done"] = True
+                        gate.both_read.wait()
+                        if role != "first":
+                            assert gate.first_done.wait(timeout=10)
+                    return attr(**kwargs)
+
+                return write
 
         return Gated(self._client)
 
@@ -377,7 +384,16 @@ class Interleaving:
 
         def target(i: int) -> None:
             try:
-                results[i] = calls[i]()
+                if i == 0:
+                    try:
+                        results[i] = calls[i]()
+                    finally:
+                        try:
+                            self._between()
+                        finally:
+                            self.first_done.set()
+                else:
+                    results[i] = calls[i]()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
                 errors.append(exc)
                 self.both_read.abort()  # never leave the other writer waiting for this one
@@ -415,10 +431,10 @@ def album_counts(repo: Repository) -> dict[str, int]:
 
 @pytest.mark.parametrize("claim_hash", [True, False])
 def test_two_concurrent_saves_of_one_image_give_one_record_and_one_count(ddb: Any, claim_hash: bool) -> None:
-    """Guard: the condition on the image record's put in the save transaction.
+    """Guard: the condition on the image record's put (the save's commit point).
 
-    Both writers read "no record" before either writes. Without a hash claim in the transaction
-    (``claim_hash=False``) the image put's condition is all that stops the second write from counting again.
+    Both writers read "no record" before either writes. Without a hash claim (``claim_hash=False``) the image
+    put's condition is all that stops the second writer from recording (and counting) again.
     """
     gate = Interleaving(ddb)
     first = Repository(gate.client_for("first"), TABLE)
@@ -498,3 +514,5 @@ def test_a_late_duplicate_delivery_cannot_undo_a_quarantine(s3: Any, ddb: Any) -
     assert [r.status for r in records] == [Status.FAILED]
     assert album_counts(repo) == {"pets": 0, "animals": 0}
     assert [k for k in objects(s3) if k.startswith("failed/")] == [records[0].destination_key]
+    assert repo.hash_owner(sha) is None  # the late delivery's claim was released: a failed photo owns no bytes
+    assert repo.ids_with_hash(sha) == [records[0].image_id]  # still found by its hash (the sweeper's lookup)

@@ -17,6 +17,7 @@ from PIL import Image
 
 from photosort import neardup, pipeline, routing, storage
 from photosort.models import (
+    MAX_LABELS,
     Classification,
     Face,
     FailureInfo,
@@ -75,7 +76,8 @@ def test_inspect_rejects_an_object_over_the_byte_limit_without_decoding_it_but_h
     result = pipeline.inspect(s3, ref, RECEIVED, settings(max_image_bytes=len(data) - 1))
 
     assert not result.usable and not result.gone and result.metadata is None
-    assert result.object == ref and result.received_at == RECEIVED
+    assert result.object.model_copy(update={"headers": None}) == ref and result.received_at == RECEIVED
+    assert result.object.headers is not None and result.object.headers.content_type == "image/jpeg"
     assert result.sha256 == sha  # a rejected photo still gets its hash (its aside key and duplicates use it)
     assert result.rejection == Rejection(
         reason=RejectionReason.TOO_LARGE, detail=f"{len(data)} bytes exceeds the limit of {len(data) - 1} bytes"
@@ -95,7 +97,12 @@ def test_inspect_rejects_undecodable_bytes_with_the_named_reason(s3: Any) -> Non
     result = pipeline.inspect(s3, ref, RECEIVED, settings())
 
     assert not result.usable and not result.gone and result.metadata is None
-    assert result.object == ref and result.received_at == RECEIVED and result.sha256 == sha
+    assert result.object.model_copy(update={"headers": None}) == ref and result.received_at == RECEIVED
+    assert (
+        result.object.headers is not None
+        and result.object.headers.content_type == "image/jpeg"
+        and result.sha256 == sha
+    )
     assert result.rejection == Rejection(reason=RejectionReason.UNSUPPORTED_FORMAT, detail="application/pdf")
 
 
@@ -139,9 +146,99 @@ def test_classify_refuses_an_inspection_without_metadata() -> None:
             raise AssertionError("not called")
 
     with pytest.raises(
-        ValueError, match=r"^Classify only runs on usable images \(the state machine's IsUsable choice\)$"
+        ValueError, match=r"^Classify only runs on usable images \(inspect_and_classify checks; so does the backfill\)$"
     ):
         pipeline.classify(None, Never(), unusable)
+
+
+# -- Inspect and classify, in one invocation ---------------------------------------------------------------------
+class Reads:
+    """A backend that reads the image (as the local one does) and says what it read."""
+
+    name = "reads"
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.seen: list[tuple[str, bytes, ImageMetadata]] = []
+
+    def classify(self, image: Any) -> Classification:
+        self.seen.append((image.ref.key, image.read(), image.metadata))
+        if self.error is not None:
+            raise self.error
+        labels = tuple(Label(name=f"L{i}", confidence=99 - i) for i in range(60))  # more than the cap
+        return Classification(labels=labels, backend=self.name, model_version="v1")
+
+
+def _gets(s3: Any) -> list[str]:
+    seen: list[str] = []
+    s3.meta.events.register("before-call.s3.*", lambda model, **_: seen.append(model.name))
+    return seen
+
+
+def test_inspect_and_classify_reads_the_bytes_once_and_labels_what_it_inspected(s3: Any) -> None:
+    data = png()
+    ref, sha = put(s3, "incoming/one.png", data)
+    backend = Reads()
+    calls = _gets(s3)
+
+    analysis = pipeline.inspect_and_classify(s3, backend, ref, RECEIVED, settings())
+
+    assert calls == ["GetObject"]  # one read for both
+    assert analysis.inspection == pipeline.inspect(s3, ref, RECEIVED, settings())
+    assert analysis.inspection.usable and analysis.inspection.sha256 == sha
+    assert backend.seen == [("incoming/one.png", data, analysis.inspection.metadata)]
+    assert analysis.classification is not None and analysis.backend_rejection is None
+    assert len(analysis.classification.labels) == MAX_LABELS  # capped, as Classify always did
+
+
+def test_an_unusable_or_gone_upload_is_not_classified(s3: Any) -> None:
+    ref, _ = put(s3, "incoming/broken.png", b"not an image at all")
+    backend = Reads()
+
+    broken = pipeline.inspect_and_classify(s3, backend, ref, RECEIVED, settings())
+    gone = pipeline.inspect_and_classify(
+        s3, backend, ref.model_copy(update={"key": "incoming/x.png"}), RECEIVED, settings()
+    )
+    big = pipeline.inspect_and_classify(
+        s3, backend, put(s3, "incoming/big.png", png())[0], RECEIVED, settings(max_image_bytes=10)
+    )
+
+    assert not broken.inspection.usable and broken.inspection.rejection is not None
+    assert gone.inspection.gone and big.inspection.rejection is not None
+    assert big.inspection.rejection.reason is RejectionReason.TOO_LARGE
+    for analysis in (broken, gone, big):
+        assert analysis.classification is None and analysis.backend_rejection is None
+    assert backend.seen == []
+
+
+def test_a_backend_refusal_comes_back_as_a_backend_rejection(s3: Any) -> None:
+    from photosort.errors import ImageUnusableError
+
+    ref, _ = put(s3, "incoming/odd.png", png())
+    refused = ImageUnusableError(RejectionReason.UNSUPPORTED_FORMAT, "the backend cannot take it")
+
+    analysis = pipeline.inspect_and_classify(s3, Reads(refused), ref, RECEIVED, settings())
+
+    assert analysis.inspection.usable and analysis.classification is None
+    assert analysis.backend_rejection is not None and analysis.backend_rejection.error == "ImageUnusableError"
+    assert json.loads(analysis.backend_rejection.cause) == {
+        "errorMessage": str(refused),
+        "errorType": "ImageUnusableError",
+    }
+    decided = pipeline.decide_record(RULES, analysis.inspection, None, analysis.backend_rejection, now=NOW)
+    assert decided.status is Status.REJECTED and decided.reason == f"BackendRejected: {refused}"
+
+
+def test_a_network_error_reaching_the_backend_is_throttling(s3: Any) -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    from photosort.errors import BackendThrottledError
+
+    ref, _ = put(s3, "incoming/net.png", png())
+    with pytest.raises(BackendThrottledError, match=r"^reads: network error reaching the service"):
+        pipeline.inspect_and_classify(
+            s3, Reads(EndpointConnectionError(endpoint_url="https://x")), ref, RECEIVED, settings()
+        )
 
 
 # -- Record: the decision and its reason --------------------------------------------------------------------------
@@ -374,60 +471,6 @@ def test_a_near_duplicate_is_tagged_with_the_photo_it_nearly_duplicates(s3: Any)
         "photosort-status": "sorted",
         "photosort-near-duplicate-of": "i1",
     }
-
-
-# -- Thumbnail ------------------------------------------------------------------------------------------------------
-def _jpeg(size: tuple[int, int] = (64, 48)) -> bytes:
-    out = BytesIO()
-    Image.new("RGB", size, (90, 30, 160)).save(out, format="JPEG")
-    return out.getvalue()
-
-
-def test_the_thumbnail_reads_the_moved_copy_not_the_uploaded_version(s3: Any) -> None:
-    from photosort.models import Decision
-
-    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-    data = _jpeg()
-    ref, sha = put(s3, "incoming/a.jpg", data)
-    uploaded = s3.head_object(Bucket=BUCKET, Key="incoming/a.jpg")
-    source = ref.model_copy(
-        update={"version_id": uploaded["VersionId"], "etag": "0" * 32 + "-2", "sequencer": "0055AED6DCD90281E5"}
-    )  # a multipart upload's ETag: the copy at the destination has another one, and its own version id
-    s3.put_object(Bucket=BUCKET, Key="albums/pets/a.jpg", Body=data)
-    inspection = Inspection(object=source, received_at=RECEIVED, usable=True, sha256=sha, metadata=META)
-    decision = Decision(image_id="cd" * 16, status=Status.SORTED, destination_key="albums/pets/a.jpg", reason="r")
-
-    result = pipeline.thumbnail(s3, inspection, decision, settings())
-
-    assert result.key == f"thumbnails/{'cd' * 16}.webp" and (result.width, result.height) == (64, 48)
-    head = s3.head_object(Bucket=BUCKET, Key=result.key)
-    assert head["Metadata"] == {"photosort-image-id": "cd" * 16}
-
-
-def test_the_thumbnail_applies_the_configured_pixel_limit(s3: Any) -> None:
-    from photosort.errors import ImageUnusableError
-    from photosort.models import Decision
-
-    ref, sha = put(s3, "albums/pets/a.jpg", _jpeg((64, 48)))
-    inspection = Inspection(object=ref, received_at=RECEIVED, usable=True, sha256=sha, metadata=META)
-    decision = Decision(image_id="ef" * 16, status=Status.SORTED, destination_key=ref.key, reason="r")
-
-    with pytest.raises(ImageUnusableError):
-        pipeline.thumbnail(s3, inspection, decision, settings(max_image_pixels=64 * 48 - 1))
-    assert pipeline.thumbnail(s3, inspection, decision, settings(max_image_pixels=64 * 48)).key
-
-
-@pytest.mark.parametrize("status", [Status.SORTED, Status.UNSORTED])
-def test_an_unusable_photo_gets_no_thumbnail_whatever_its_status(s3: Any, status: Status) -> None:
-    from photosort.models import Decision
-
-    ref, sha = put(s3, "albums/pets/a.jpg", _jpeg())
-    inspection = Inspection(object=ref, received_at=RECEIVED, usable=False, sha256=sha)
-    decision = Decision(image_id="ab" * 16, status=status, destination_key=ref.key, reason="r")
-
-    result = pipeline.thumbnail(s3, inspection, decision, settings())
-
-    assert result.key is None and result.skipped == f"no thumbnail for a {status.value} photo"
 
 
 # -- Quarantine -----------------------------------------------------------------------------------------------------

@@ -80,11 +80,14 @@ def test_a_saved_record_writes_the_items_of_the_data_model(repo: Repository) -> 
     }
     image = items["IMAGE#one", "IMAGE"]
     assert image["type"] == {"S": "image"}
-    assert image["GSI1PK"] == {"S": "SHA#" + "a" * 64} and image["GSI1SK"] == {"S": "2026-05-01T12:00:00.123456Z#one"}
-    assert image["GSI2PK"] == {"S": "KEY#albums/pets/one.jpg"} and image["GSI2SK"] == {"S": "IMAGE"}
-    assert image["albums"] == {"L": [{"S": "pets"}]}
-    assert '"NULL"' not in json.dumps(image)  # unset fields are absent, never null (nor inside a map)
-    assert items["SHA#" + "a" * 64, "CLAIM"]["image_id"] == {"S": "one"}
+    assert not [k for k in image if k.startswith("GSI")]  # no index entries: no write unit per index
+    assert set(image) == {"PK", "SK", "type", "image_id", "status", "destination_key", "reason", "updated_at", "d"}
+    packed = repository._unpack(image["d"]["B"])
+    assert set(packed) == {"bucket", "source_key", "sha256", "metadata", "memberships", "created_at"}
+    assert packed["memberships"][0]["album"] == "pets" and "embedding" not in packed
+    assert "null" not in json.dumps(packed) and '"NULL"' not in json.dumps(image, default=str)  # unset: absent
+    claim = items["SHA#" + "a" * 64, "CLAIM"]
+    assert claim["image_id"] == {"S": "one"} and datetime.fromisoformat(claim["claimed_at"]["S"]).tzinfo
     member = items["ALBUM#pets", f"{when}#one"]
     assert {k: next(iter(v.values())) for k, v in member.items()} == {
         "PK": "ALBUM#pets",
@@ -97,22 +100,45 @@ def test_a_saved_record_writes_the_items_of_the_data_model(repo: Repository) -> 
         "confidence": "90.5",
         "taken_at": when,
     }
-    counter = items["ALBUMS", "ALBUM#pets"]
-    assert {k: next(iter(v.values())) for k, v in counter.items()} == {
+    album = items["ALBUMS", "ALBUM#pets"]
+    assert {k: next(iter(v.values())) for k, v in album.items()} == {  # no counter: counts are counted
         "PK": "ALBUMS",
         "SK": "ALBUM#pets",
         "type": "album",
         "album": "pets",
         "kind": "album",
-        "image_count": "1",
     }
+    assert repository.write_units(image) == 1 and repository.item_size(image) < 1024
 
 
-def test_an_image_without_a_hash_has_no_hash_index_keys(repo: Repository) -> None:
+def test_a_record_reads_back_as_written(repo: Repository) -> None:
+    labels = tuple(Label(name=f"label {i}", confidence=50 + i, parents=("Thing",)) for i in range(20))
+    written = record("one", labels=labels, metadata=ImageMetadata(format="PNG", width=9, height=9, mode="RGBA"))
+    repo.save(written, claim_hash=True)
+    assert repo.get("one") == written
+    assert [r.image_id for r in repo.scan_images()] == ["one"]
+
+
+def test_an_image_without_a_hash_has_no_bytes_item(repo: Repository) -> None:
     repo.save(record("one", sha=None), claim_hash=True)
-    image = raw(repo)["IMAGE#one", "IMAGE"]
-    assert "GSI1PK" not in image and "GSI1SK" not in image and image["GSI2SK"] == {"S": "IMAGE"}
-    assert ("SHA#None", "CLAIM") not in raw(repo)
+    assert not [k for k in raw(repo) if k[0].startswith("SHA#")]
+
+
+def test_item_sizes_follow_dynamodbs_rules() -> None:
+    item = {
+        "ab": {"S": "héllo"},  # 2 + 6 bytes (UTF-8)
+        "n": {"N": "-12.345"},  # 1 + (5 digits + 1) // 2 + 1 = 1 + 4
+        "b": {"B": b"\x00" * 10},  # 1 + 10
+        "t": {"BOOL": True},  # 1 + 1
+        "ss": {"SS": ["x", "yz"]},  # 2 + 3
+        "l": {"L": [{"S": "a"}]},  # 1 + 3 + 1 + 1
+        "m": {"M": {"k": {"S": "v"}}},  # 1 + 3 + 1 + 1 + 1
+    }
+    assert repository.item_size(item) == 8 + 5 + 11 + 2 + 5 + 6 + 7
+    assert repository.write_units({"PK": {"S": "x" * 1024}}) == 2
+    assert repository.write_units({"PK": {"S": "x"}}) == 1
+    with pytest.raises(ValueError, match="no size"):
+        repository.item_size({"x": {"NS": ["1"]}})
 
 
 def test_numbers_read_back_as_int_or_float_and_other_values_are_refused() -> None:
@@ -140,8 +166,12 @@ def test_record_and_hash_reads_are_strongly_consistent(repo: Repository) -> None
     spy = Repository(Client(real, get_item=get_item), TABLE)
     spy.get("one")
     spy.hash_owner("a" * 64)
+    spy.ids_with_hash("a" * 64)
+    repo.save(record("zero"), claim_hash=True)
+    with pytest.raises(HashClaimedError):
+        spy.save(record("one"), claim_hash=True)  # the claim's owner is read after its condition failed
 
-    assert [c.get("ConsistentRead") for c in calls] == [True, True]
+    assert calls and all(c.get("ConsistentRead") is True for c in calls), calls
 
 
 def one_item_per_page(repo: Repository) -> Repository:
@@ -164,51 +194,124 @@ def test_listings_follow_every_page(repo: Repository) -> None:
 
     assert sorted(a.album for a in paged.list_albums()) == ["album0", "album1", "album2"]
     assert sorted(r.image_id for r in paged.scan_images()) == ["img0", "img1", "img2"]
+    repo.save(record("img3", sha="3" * 64, albums=("album0",)), claim_hash=True)
+    repo.save(record("img4", sha="4" * 64, albums=("album0",)), claim_hash=True)
+    assert paged.count_members("album0") == 3  # counted over every page
+    assert {a.album: a.image_count for a in paged.list_albums()}["album0"] == 3
 
 
-# -- a cancelled save -------------------------------------------------------------------------------------------
+# -- the claim on the bytes -------------------------------------------------------------------------------------
 def test_same_bytes_without_albums_are_refused_as_a_duplicate(repo: Repository) -> None:
-    """A record with no album makes a two-item transaction: the hash claim is the second and last item."""
     repo.save(record("one", albums=()), claim_hash=True)
 
     with pytest.raises(HashClaimedError) as claimed:
         repo.save(record("two", albums=()), claim_hash=True)
 
     assert claimed.value.owner == "one"
+    assert repo.get("two") is None
 
 
-def test_a_save_cancelled_on_its_only_item_is_busy(repo: Repository) -> None:
-    busy = Repository(
-        Client(repo.client._client, transact_write_items=raising(cancelled("TransactionConflict"))), TABLE
+def _claim(repo: Repository, owner: str, age: timedelta) -> None:
+    repo.client.put_item(
+        TableName=TABLE,
+        Item={
+            "PK": {"S": "SHA#" + "a" * 64},
+            "SK": {"S": "CLAIM"},
+            "image_id": {"S": owner},
+            "claimed_at": {"S": (datetime.now(UTC) - age).isoformat()},
+        },
     )
 
-    with pytest.raises(StoreBusyError, match="TransactionConflict"):
-        busy.save(record("one", sha=None, albums=()), claim_hash=True)
+
+def test_bytes_claimed_moments_ago_by_an_image_not_recorded_yet_are_busy(repo: Repository) -> None:
+    _claim(repo, "zero", timedelta(seconds=5))  # its Record is between the claim and the record
+
+    with pytest.raises(StoreBusyError, match="has not recorded yet"):
+        repo.save(record("one"), claim_hash=True)
+
+    assert repo.get("one") is None and repo.hash_owner("a" * 64) == "zero"
 
 
-def test_a_hash_conflict_counts_only_when_the_hash_was_claimed(repo: Repository) -> None:
-    """The second reason is the claim's only when the save claims the hash; and a claim that is gone by the
-    time we look (its owner failed meanwhile) is a retry, not a duplicate."""
-    repo.save(record("one", albums=()), claim_hash=True)
-    conflict = cancelled(None, "ConditionalCheckFailed")
-    busy = Repository(Client(repo.client._client, transact_write_items=raising(conflict)), TABLE)
+def test_a_stale_claim_whose_owner_never_recorded_is_taken_over(repo: Repository) -> None:
+    _claim(repo, "zero", repository.STALE_CLAIM + timedelta(seconds=1))  # its execution died in between
 
-    with pytest.raises(StoreBusyError):
-        busy.save(record("two", albums=()), claim_hash=False)
-    repo.client.delete_item(TableName=TABLE, Key={"PK": {"S": "SHA#" + "a" * 64}, "SK": {"S": "CLAIM"}})
-    with pytest.raises(StoreBusyError):
-        busy.save(record("two", albums=()), claim_hash=True)
+    saved, created = repo.save(record("one"), claim_hash=True)
+
+    assert created and saved.status is Status.SORTED and repo.hash_owner("a" * 64) == "one"
+
+
+def test_a_claim_by_the_same_image_is_its_own_replay(repo: Repository) -> None:
+    _claim(repo, "one", timedelta(seconds=1))  # an earlier attempt claimed, then stopped before the record
+
+    saved, created = repo.save(record("one"), claim_hash=True)
+
+    assert created and repo.get("one") == saved
+
+
+def test_a_claim_taken_over_meanwhile_is_busy(repo: Repository) -> None:
+    _claim(repo, "zero", repository.STALE_CLAIM * 2)
+    real = repo.client._client
+    calls = {"n": 0}
+
+    def update_item(**kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:  # the take-over: someone else took it first
+            _claim(repo, "other", timedelta(0))
+        return real.update_item(**kwargs)
+
+    racing = Repository(Client(real, update_item=update_item), TABLE)
+    with pytest.raises(StoreBusyError, match="changed meanwhile"):
+        racing.save(record("one"), claim_hash=True)
+
+
+def test_a_duplicate_a_rejection_or_a_failure_is_named_by_its_bytes(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    repo.save(record("two", status=Status.DUPLICATE, albums=()), claim_hash=False)
+    repo.save(record("three", status=Status.REJECTED, albums=()), claim_hash=False)
+
+    assert repo.ids_with_hash("a" * 64) == ["one", "three", "two"]  # the owner first
+    assert [r.image_id for r in repo.records_with_hash("a" * 64)] == ["one", "three", "two"]
+    assert repo.ids_with_hash("b" * 64) == []
+
+
+def test_a_replayed_save_repairs_the_album_members(repo: Repository) -> None:
+    first, _ = repo.save(record("one", albums=("pets", "animals")), claim_hash=True)
+    for key in [k for k in raw(repo) if k[0].startswith("ALBUM#")]:
+        repo.client.delete_item(TableName=TABLE, Key={"PK": {"S": key[0]}, "SK": {"S": key[1]}})
+
+    again, created = repo.save(record("one", albums=("pets", "animals")), claim_hash=True)
+
+    assert not created and again == first
+    assert {a.album: a.image_count for a in repo.list_albums()} == {"pets": 1, "animals": 1}
+
+
+def test_album_items_are_read_once_per_process(repo: Repository) -> None:
+    real = repo.client._client
+    reads: list[Any] = []
+
+    def batch_get_item(**kwargs: Any) -> Any:
+        reads.append(kwargs)
+        return real.batch_get_item(**kwargs)
+
+    spy = Repository(Client(real, batch_get_item=batch_get_item), TABLE)
+    spy.save(record("one", sha="1" * 64), claim_hash=True)
+    spy.save(record("two", sha="2" * 64), claim_hash=True)
+    assert len(reads) == 1
+    Repository(Client(real, batch_get_item=batch_get_item), TABLE).save(record("three", sha="3" * 64), claim_hash=True)
+    assert len(reads) == 2 and len([k for k in raw(repo) if k[0] == "ALBUMS"]) == 1
 
 
 def test_other_save_errors_propagate(repo: Repository) -> None:
-    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "TransactWriteItems")
-    failing = Repository(Client(repo.client._client, transact_write_items=raising(denied)), TABLE)
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "PutItem")
+    failing = Repository(Client(repo.client._client, put_item=raising(denied)), TABLE)
 
     with pytest.raises(ClientError, match="AccessDenied"):
-        failing.save(record("one"), claim_hash=True)
+        failing.save(record("one", sha=None, albums=()), claim_hash=True)
+    claim_denied = Repository(Client(repo.client._client, update_item=raising(denied)), TABLE)
+    with pytest.raises(ClientError, match="AccessDenied"):
+        claim_denied.save(record("one"), claim_hash=True)
 
 
-# -- mark_failed ----------------------------------------------------------------------------------------------------
 def test_a_failure_replaces_reason_error_key_and_time(repo: Repository) -> None:
     repo.save(record("one"), claim_hash=True)
     before = datetime.now(UTC)
@@ -232,6 +335,19 @@ def test_a_failure_without_a_record_joins_no_album_and_claims_no_hash(repo: Repo
 
     assert stored.memberships == () and repo.get("new") == stored
     assert repo.list_albums() == [] and repo.hash_owner("a" * 64) is None  # the bytes can still be sorted later
+
+
+def test_a_failure_after_a_claim_without_a_record_releases_the_claim(repo: Repository) -> None:
+    """Record claimed the bytes, then never wrote its record (throttled past its retries): Quarantine's failed
+    record must not keep the claim, or every later upload of those bytes would be a duplicate of a failure."""
+    _claim(repo, "new", timedelta(seconds=1))
+
+    stored = repo.mark_failed(record("new", status=Status.FAILED, reason="StoreBusyError: x", albums=()))
+
+    assert stored.status is Status.FAILED and repo.hash_owner("a" * 64) is None
+    assert repo.ids_with_hash("a" * 64) == ["new"]  # still found by its bytes
+    saved, created = repo.save(record("later"), claim_hash=True)
+    assert created and saved.status is Status.SORTED and repo.hash_owner("a" * 64) == "later"
 
 
 def test_a_failure_racing_another_writer_is_retried(repo: Repository) -> None:
@@ -423,3 +539,89 @@ def test_a_page_token_of_another_listing_is_refused(key: dict[str, Any]) -> None
         repository._decode_token(album_token(key), in_pets)
     with pytest.raises(InvalidPageTokenError, match="another listing"):
         repository._decode_token(album_token(key), lambda pk, _sk: pk.startswith("IMAGE#"))
+
+
+# -- the record's encoding, sizes and the bytes item's edge cases ----------------------------------------------
+PINNED_RECORD_SIZE = 263  # bytes: a change of encoding shows here (and in tests/cost/test_request_counts.py)
+
+
+def test_a_record_encodes_to_a_pinned_size() -> None:
+    """Compact JSON, zlib at level 9 with the preset dictionary: the size a fixed record takes is pinned."""
+    labels = tuple(
+        Label(name=n, confidence=c, parents=("Animal",), categories=("Animals and Pets",))
+        for n, c in (("Cat", 91.25), ("Dog", 40.5), ("Tabby", 22.0))
+    )
+    item = repository.encode_record(record("one", labels=labels))
+    assert repository.item_size(item) == PINNED_RECORD_SIZE
+    assert repository.decode_record(item) == record("one", labels=labels)
+
+
+def test_the_embedding_is_not_stored_in_the_record() -> None:
+    from photosort.models import Embedding
+
+    with_embedding = record("one", embedding=Embedding(model_version="v", dim=2, data="AAE="))
+    item = repository.encode_record(with_embedding)
+    assert "embedding" not in repository._unpack(item["d"]["B"])
+    assert repository.decode_record(item).embedding is None
+
+
+def test_a_record_written_without_the_packed_attribute_reads_back() -> None:
+    """An item of the previous design (every field an attribute, no ``d``) still decodes."""
+    plain = repository._item(record("one").model_dump(mode="json", exclude_none=True))
+    assert repository.decode_record(plain) == record("one")
+
+
+def test_number_and_null_sizes() -> None:
+    assert repository.item_size({"n": {"N": "12"}}) == 1 + 2  # (2 + 1) // 2 + 1
+    assert repository.item_size({"n": {"N": "123"}}) == 1 + 3
+    assert repository.item_size({"z": {"NULL": True}}) == 2
+    assert repository.write_units({"PK": {"S": "x" * 1023}}) == 2  # 1025 bytes: a second KB started
+    assert repository.write_units({"PK": {"S": "x" * 1022}}) == 1  # exactly 1 KB
+
+
+def test_a_claim_that_vanished_after_its_condition_failed_is_busy(repo: Repository) -> None:
+    real = repo.client._client
+    failed = ClientError({"Error": {"Code": "ConditionalCheckFailedException", "Message": "x"}}, "UpdateItem")
+    racing = Repository(Client(real, update_item=raising(failed)), TABLE)
+    with pytest.raises(StoreBusyError, match="changed meanwhile"):
+        racing.save(record("one"), claim_hash=True)
+
+
+def test_a_claim_of_the_previous_design_without_a_time_and_without_a_record_is_taken_over(repo: Repository) -> None:
+    repo.client.put_item(
+        TableName=TABLE, Item={"PK": {"S": "SHA#" + "a" * 64}, "SK": {"S": "CLAIM"}, "image_id": {"S": "zero"}}
+    )
+    _saved, created = repo.save(record("one"), claim_hash=True)
+    assert created and repo.hash_owner("a" * 64) == "one"
+
+
+def test_a_known_album_is_never_written_again(repo: Repository) -> None:
+    repo.save(record("one", sha="1" * 64), claim_hash=True)
+    real = repo.client._client
+    puts: list[str] = []
+
+    def put_item(**kwargs: Any) -> Any:
+        puts.append(kwargs["Item"]["PK"]["S"])
+        return real.put_item(**kwargs)
+
+    fresh = Repository(Client(real, put_item=put_item), TABLE)  # a new container: its album cache is empty
+    fresh.save(record("two", sha="2" * 64), claim_hash=True)
+    assert "ALBUMS" not in puts and puts == ["IMAGE#two", "ALBUM#pets"]
+
+
+def test_a_release_of_a_claim_someone_else_holds_changes_nothing(repo: Repository) -> None:
+    _claim(repo, "zero", timedelta(seconds=1))
+    stored = repo.mark_failed(record("new", status=Status.FAILED, reason="Boom", albums=()))
+    assert stored.status is Status.FAILED and repo.hash_owner("a" * 64) == "zero"
+    denied = ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "UpdateItem")
+    with pytest.raises(ClientError, match="AccessDenied"):
+        Repository(Client(repo.client._client, update_item=raising(denied)), TABLE)._release("a" * 64, "zero")
+
+
+def test_failing_a_duplicate_leaves_the_owners_claim(repo: Repository) -> None:
+    repo.save(record("one"), claim_hash=True)
+    repo.save(record("two", status=Status.DUPLICATE, albums=()), claim_hash=False)
+
+    repo.mark_failed(record("two", status=Status.FAILED, reason="Boom: x", destination_key="failed/two.jpg"))
+
+    assert repo.hash_owner("a" * 64) == "one" and repo.ids_with_hash("a" * 64) == ["one", "two"]

@@ -241,7 +241,7 @@ def test_a_source_deleted_mid_move_without_a_verified_copy_is_source_changed(s3:
         s3.delete_object(Bucket=BUCKET, Key="incoming/a.jpg")  # deleted by someone, not moved
         return s3.copy_object(**kwargs)  # type: ignore[no-any-return]
 
-    with pytest.raises(SourceChangedError, match="changed during the move"):
+    with pytest.raises(SourceChangedError, match="is gone and no verified copy exists"):
         storage.move(Client(s3, copy_object=copy_object), ref, DEST, sha256=sha)
 
     assert keys(s3) == []
@@ -287,7 +287,68 @@ def test_a_destination_with_our_hash_but_other_bytes_is_never_trusted(s3: Any) -
     ref, sha = put(s3, "incoming/a.jpg", PHOTO)
     s3.put_object(Bucket=BUCKET, Key=DEST, Body=b"other", Metadata={storage.SHA_META: sha})
 
-    with pytest.raises(DestinationConflictError, match="could not be verified"):
+    with pytest.raises(DestinationConflictError, match="already holds a different object"):
         storage.move(s3, ref, DEST, sha256=sha)
 
     assert keys(s3) == [DEST, "incoming/a.jpg"]
+
+
+# -- fetch: Inspect's one GetObject ----------------------------------------------------------------------------
+def test_fetch_tries_the_key_as_given_when_its_decoded_form_is_missing(s3: Any) -> None:
+    """An event key that decodes to a key that does not exist (a literal '+' sent plain) is tried as given."""
+    s3.put_object(Bucket=BUCKET, Key="incoming/1+1.jpg", Body=PHOTO)  # decodes to "incoming/1 1.jpg": missing
+
+    fetched = storage.fetch(s3, ObjectRef(bucket=BUCKET, key="incoming/1+1.jpg", size=0))
+
+    assert fetched is not None and fetched[0].key == "incoming/1+1.jpg" and fetched[1].read() == PHOTO
+    assert storage.fetch(s3, ObjectRef(bucket=BUCKET, key="incoming/none+here.jpg", size=0)) is None
+
+
+def test_fetch_reads_the_announced_version_and_its_headers(s3: Any) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    first = s3.put_object(Bucket=BUCKET, Key="incoming/v.jpg", Body=PHOTO, ContentType="image/jpeg")["VersionId"]
+    s3.put_object(Bucket=BUCKET, Key="incoming/v.jpg", Body=b"a newer upload")
+
+    fetched = storage.fetch(s3, ObjectRef(bucket=BUCKET, key="incoming/v.jpg", size=0, version_id=first))
+
+    assert fetched is not None and fetched[1].read() == PHOTO
+    assert fetched[0].size == len(PHOTO) and fetched[0].headers is not None
+    assert fetched[0].headers.content_type == "image/jpeg"
+
+
+def test_source_headers_keep_what_a_copy_needs() -> None:
+    got = storage.source_headers({"ContentType": "image/png", "Metadata": {"a": "b"}, "CacheControl": "no-cache"})
+    assert (got.content_type, got.metadata, got.cache_control) == ("image/png", {"a": "b"}, "no-cache")
+    assert storage.source_headers({}).content_type == "binary/octet-stream"  # what S3 says for an object without one
+
+
+def test_a_move_from_inspect_finished_by_a_concurrent_delivery_is_already_done(s3: Any) -> None:
+    """The same as above for a ref that carries Inspect's headers (no HEAD first): the copy meets NoSuchKey."""
+    put(s3, "incoming/a.jpg", PHOTO)
+    found = storage.fetch(s3, ObjectRef(bucket=BUCKET, key="incoming/a.jpg", size=0))
+    assert found is not None
+    ref, sha = found[0], hashlib.sha256(PHOTO).hexdigest()
+
+    result = storage.move(finished_by_another_delivery(s3, ref, sha), ref, DEST, sha256=sha)
+
+    assert (result.moved, result.already_done) == (False, True) and keys(s3) == [DEST]
+
+
+def test_a_replay_on_a_versioned_bucket_deletes_only_the_announced_version(s3: Any) -> None:
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    version = s3.put_object(Bucket=BUCKET, Key="incoming/a.jpg", Body=PHOTO)["VersionId"]
+    found = storage.fetch(s3, ObjectRef(bucket=BUCKET, key="incoming/a.jpg", size=0, version_id=version))
+    assert found is not None
+    ref, sha = found[0], hashlib.sha256(PHOTO).hexdigest()
+    s3.copy_object(  # an earlier attempt's verified copy
+        Bucket=BUCKET,
+        Key=DEST,
+        CopySource={"Bucket": BUCKET, "Key": "incoming/a.jpg", "VersionId": version},
+        MetadataDirective="REPLACE",
+        Metadata={storage.SHA_META: sha},
+        ChecksumAlgorithm="SHA256",
+    )
+
+    result = storage.move(s3, ref, DEST, sha256=sha)
+
+    assert result.moved and not result.already_done

@@ -1,4 +1,4 @@
-"""Thumbnails: size, format, EXIF orientation, key, and the Thumbnail step against moto S3."""
+"""Thumbnails: size, format, EXIF orientation, key, and making one on first view against moto S3."""
 
 from __future__ import annotations
 
@@ -10,10 +10,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from photosort import pipeline, thumbnails
+from photosort import thumbnails
 from photosort.errors import ImageUnusableError, SourceChangedError
-from photosort.models import Decision, ImageMetadata, Inspection, Status
-from photosort.settings import Settings
+from photosort.models import ImageRecord, Status
 from tests.reliability import images
 from tests.support.buckets import BUCKET, put
 
@@ -58,34 +57,37 @@ def test_key_only_from_an_image_id(bad: str) -> None:
     assert thumbnails.thumbnail_key("0" * 32) == f"thumbnails/{'0' * 32}.webp"
 
 
-def _decision(status: Status, destination: str) -> Decision:
-    return Decision(image_id="ab" * 16, status=status, destination_key=destination, reason="r")
+def _record(status: Status, destination: str, sha: str) -> ImageRecord:
+    now = datetime.now(UTC)
+    return ImageRecord(
+        image_id="ab" * 16,
+        bucket=BUCKET,
+        source_key="incoming/cat.jpg",
+        destination_key=destination,
+        status=status,
+        reason="r",
+        sha256=sha,
+        created_at=now,
+        updated_at=now,
+    )
 
 
-def _inspection(ref: Any, sha: str) -> Inspection:
-    meta = ImageMetadata(format="JPEG", width=640, height=320, mode="RGB")
-    return Inspection(object=ref, received_at=datetime.now(UTC), usable=True, sha256=sha, metadata=meta)
-
-
-def test_the_step_writes_the_thumbnail_of_the_moved_photo(s3: Any) -> None:
+def test_the_first_view_writes_the_thumbnail_of_the_moved_photo(s3: Any) -> None:
     data = images.jpeg(3, (640, 320), orientation=6)
     ref, sha = put(s3, "albums/pets/2024/cat.jpg", data)
-    source = ref.model_copy(update={"key": "incoming/cat.jpg"})  # where it was uploaded; Sort moved it
-    result = pipeline.thumbnail(s3, _inspection(source, sha), _decision(Status.SORTED, ref.key), Settings())
-    assert result.key == f"thumbnails/{'ab' * 16}.webp" and (result.width, result.height) == (160, 320)
-    stored = s3.get_object(Bucket=BUCKET, Key=result.key)
+    record = _record(Status.SORTED, ref.key, sha)
+    assert thumbnails.ensure_thumbnail(s3, record) is True
+    stored = s3.get_object(Bucket=BUCKET, Key=f"thumbnails/{'ab' * 16}.webp")
     assert stored["ContentType"] == "image/webp" and "immutable" in stored["CacheControl"]
-    body = stored["Body"].read()
-    assert len(body) == result.bytes and _open(body).size == (160, 320)
-    again = pipeline.thumbnail(s3, _inspection(source, sha), _decision(Status.SORTED, ref.key), Settings())
-    assert again == result  # a replay rewrites the same picture
+    assert _open(stored["Body"].read()).size == (160, 320)
+    assert thumbnails.ensure_thumbnail(s3, record) is False  # made once, kept from then on
 
 
 @pytest.mark.parametrize("status", [Status.REJECTED, Status.FAILED, Status.DUPLICATE])
 def test_no_thumbnail_for_photos_outside_the_gallery(s3: Any, status: Status) -> None:
     ref, sha = put(s3, "rejected/x.jpg", images.jpeg(4))
-    result = pipeline.thumbnail(s3, _inspection(ref, sha), _decision(status, ref.key), Settings())
-    assert result.key is None and result.skipped
+    with pytest.raises(ValueError, match="no thumbnail"):
+        thumbnails.ensure_thumbnail(s3, _record(status, ref.key, sha))
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="thumbnails/")
 
 
@@ -93,5 +95,10 @@ def test_a_different_photo_at_the_destination_gets_no_thumbnail(s3: Any) -> None
     ref, _sha = put(s3, "albums/pets/x.jpg", images.jpeg(5))
     other = hashlib.sha256(b"another photo").hexdigest()
     with pytest.raises(SourceChangedError):
-        pipeline.thumbnail(s3, _inspection(ref, other), _decision(Status.SORTED, ref.key), Settings())
+        thumbnails.ensure_thumbnail(s3, _record(Status.SORTED, ref.key, other))
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="thumbnails/")
+
+
+def test_a_photo_not_moved_yet_gets_no_thumbnail(s3: Any) -> None:
+    with pytest.raises(SourceChangedError, match="not there"):
+        thumbnails.ensure_thumbnail(s3, _record(Status.SORTED, "albums/pets/later.jpg", "0" * 64))

@@ -106,7 +106,7 @@ def test_rules_from_an_ssm_parameter() -> None:
 def test_an_image_the_backend_refuses_is_rejected_not_failed(
     rekognition: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ImageUnusableError from Classify takes the workflow's RecordBackendRejection branch into rejected/."""
+    """ImageUnusableError from the backend: Classify returns it as backend_rejection, and Record rejects the photo."""
 
     def refuse(self: RekognitionBackend) -> object:
         raise JsonRESTError("InvalidImageFormatException", "Request has unsupported image format")

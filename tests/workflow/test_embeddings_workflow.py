@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from photosort import embeddings
+from photosort import embeddings, repository
 from photosort.backends.local import LocalClassifier
 from photosort.fewshot import LabelHead, train_head
 from photosort.imaging import load_rgb
-from photosort.models import Status
+from photosort.models import Embedding, Status
 from photosort_local.cli.labels import embed_folder
 from photosort_local.cli.near_duplicates import copies
 from photosort_local.samples import find_sample
@@ -80,7 +80,9 @@ def test_trained_head_routes_car_photos_by_body_type_into_inventory(dealer: Harn
     label = next(lab for lab in record.labels if lab.name == body)
     assert label.categories == ("Custom",) and label.confidence >= 50
     # the embedding is named by the classifier alone; the record's version adds the face detector's family
-    assert record.embedding is not None and record.model_version.startswith(record.embedding.model_version + "+")
+    assert result.outcome.output is not None
+    embedding = result.outcome.output["classification"]["embedding"]
+    assert record.model_version is not None and record.model_version.startswith(embedding["model_version"] + "+")
     assert result.record.memberships[0].album == body
 
 
@@ -169,19 +171,24 @@ def test_exact_copy_stays_an_exact_duplicate_and_distinct_photos_are_not_near_du
     assert other.record is not None and other.record.near_duplicate_of is None
 
 
-def test_record_keeps_a_compact_embedding_well_inside_the_item_limit(photos: Harness) -> None:
+def test_the_index_keeps_a_compact_embedding_and_the_record_none(photos: Harness) -> None:
     result = photos.upload(photos.unique("hopper.jpg"), find_sample("grace_hopper").read_bytes())
     record = result.record
-    assert record is not None and record.embedding is not None
-    item = photos.repo.client.get_item(
-        TableName=photos.stack.table, Key={"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}}
-    )["Item"]
-    size = sum(len(k) + len(json.dumps(v)) for k, v in item.items())
-    assert size < 8_000  # DynamoDB allows 400 KB
-    assert len(item["embedding"]["M"]["data"]["S"]) == 1708  # 1280 int8 values, base64
+    assert record is not None and record.embedding is None  # not stored in the record: it stays one write unit
+    item = photos.repo.client.get_item(TableName=photos.stack.table, Key=repository.image_key(record.image_id))["Item"]
+    assert "embedding" not in item and repository.item_size(item) < 1024
+    found = photos.repo.client.scan(
+        TableName=photos.stack.table,
+        FilterExpression="image_id = :i AND #t = :near",
+        ExpressionAttributeNames={"#t": "type"},
+        ExpressionAttributeValues={":i": {"S": record.image_id}, ":near": {"S": "near"}},
+    )["Items"]
+    assert len(found) == 4  # one item per partition (its 4 strongest features)
+    data = found[0]["embedding"]["S"]
+    assert len(data) == 1708  # 1280 int8 values, base64
     classifier = LocalClassifier()
     direct = embeddings.encode(classifier.run_model(_tensor(find_sample("grace_hopper").read_bytes()))[1], "v")
-    stored = record.embedding.model_copy(update={"model_version": "v"})
+    stored = Embedding(model_version="v", dim=1280, data=data)
     assert embeddings.cosine(direct, stored) == pytest.approx(1.0, abs=1e-6)
     assert np.isclose(np.linalg.norm(embeddings.decode(stored)), 1.0)
 

@@ -36,16 +36,16 @@ def test_error_names_follow_aws() -> None:
     assert aws_error_name(json.dumps({"errorType": "StoreBusyError", "errorMessage": "x"}), None) == "StoreBusyError"
 
 
-def test_a_throttled_inspect_is_retried_and_the_photo_sorted(harness: Harness) -> None:
-    harness.stack.runner.inject(_function(harness, "InspectFunction"), "throttle", times=2)  # type: ignore[union-attr]
+def test_a_throttled_classify_is_retried_and_the_photo_sorted(harness: Harness) -> None:
+    harness.stack.runner.inject(_function(harness, "ClassifyFunction"), "throttle", times=2)  # type: ignore[union-attr]
     result = harness.upload(harness.unique("throttled.png"), variant("chelsea", 901))
     assert result.outcome.status == "SUCCEEDED"
     assert result.record is not None and result.record.status is Status.SORTED
     assert _failures(harness, result.outcome.arn) == ["Lambda.TooManyRequestsException"] * 2
 
 
-def test_an_inspect_throttled_past_its_retries_is_quarantined(harness: Harness) -> None:
-    harness.stack.runner.inject(_function(harness, "InspectFunction"), "throttle", times=4)  # type: ignore[union-attr]
+def test_a_classify_throttled_past_its_retries_is_quarantined(harness: Harness) -> None:
+    harness.stack.runner.inject(_function(harness, "ClassifyFunction"), "throttle", times=4)  # type: ignore[union-attr]
     key = harness.unique("always-throttled.png")
     result = harness.upload(key, variant("chelsea", 902))
     assert result.outcome.status == "FAILED"
@@ -75,17 +75,17 @@ def test_a_classify_that_keeps_crashing_ends_in_failed(harness: Harness) -> None
 
 @pytest.fixture
 def throttled_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """The next 3 TransactWriteItems calls are throttled, as DynamoDB does when a partition is hot: more than the
-    SDK's own attempts (photosort.aws_config), so one Record attempt ends in StoreBusyError."""
+    """The next 3 PutItem calls (Record's record put) are throttled, as DynamoDB does when a partition is hot: more
+    than the SDK's own attempts (photosort.aws_config), so one Record attempt ends in StoreBusyError."""
     from moto.dynamodb.exceptions import DynamodbException
     from moto.dynamodb.models import DynamoDBBackend
 
     from photosort.aws_config import DYNAMODB_MAX_ATTEMPTS
 
-    original = DynamoDBBackend.transact_write_items
+    original = DynamoDBBackend.put_item
     thrown: list[str] = []
 
-    def transact(self: Any, *args: Any, **kwargs: Any) -> Any:
+    def put_item(self: Any, *args: Any, **kwargs: Any) -> Any:
         if len(thrown) < DYNAMODB_MAX_ATTEMPTS:
             thrown.append("throttled")
             raise DynamodbException(
@@ -94,7 +94,7 @@ def throttled_dynamodb(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
             )
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(DynamoDBBackend, "transact_write_items", transact)
+    monkeypatch.setattr(DynamoDBBackend, "put_item", put_item)
     yield thrown
 
 

@@ -77,6 +77,6 @@ def test_functions_keep_the_templates_architecture(harness: Harness) -> None:
     functions = harness.stack.client("lambda").list_functions()["Functions"]
     template = yaml_parse((Path(__file__).resolve().parents[2] / "template.yaml").read_text())["Resources"]
     assert (
-        len(functions) == sum(r["Type"] == "AWS::Serverless::Function" for r in template.values()) == 10
-    )  # eight per-upload and API functions, plus the backfill batch and lock functions
+        len(functions) == sum(r["Type"] == "AWS::Serverless::Function" for r in template.values()) == 8
+    )  # Classify, Record, Sort, Quarantine, the sweeper, the API, the backfill batch and lock functions
     assert {tuple(f["Architectures"]) for f in functions} == {("arm64",)}

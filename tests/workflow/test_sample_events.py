@@ -46,12 +46,12 @@ def test_each_step_runs_its_sample_event(stack: EmbeddedStack) -> None:
     stack.s3.put_object(Bucket=stack.bucket, Key=PLAIN_KEY, Body=find_sample("chelsea").read_bytes())
     record_event = load("record.json", stack.bucket)
 
-    inspection = invoke(stack, "Inspect", load("s3_object_created.json", stack.bucket))
+    analysis = invoke(stack, "Classify", load("s3_object_created.json", stack.bucket))  # inspects, then labels
+    inspection, classification = analysis["inspection"], analysis["classification"]
     assert inspection["usable"] and inspection["object"]["key"] == PLAIN_KEY
     assert inspection["sha256"] == record_event["inspection"]["sha256"]  # the sample events describe this photo
-
-    classification = invoke(stack, "Classify", load("classify.json", stack.bucket))
     assert {"Cat", "Animal"} <= {label["name"] for label in classification["labels"]}
+    assert analysis["backend_rejection"] is None
 
     decision = invoke(stack, "Record", record_event)
     assert decision["status"] == "sorted" and decision["destination_key"].startswith("albums/pets/")
@@ -76,7 +76,6 @@ def test_env_vars_file_uses_known_functions_and_variables() -> None:
     for scope, variables in env.items():
         assert scope in {
             "Parameters",
-            "InspectFunction",
             "ClassifyFunction",
             "RecordFunction",
             "SortFunction",

@@ -187,4 +187,4 @@ def test_the_deployed_state_machine_is_the_templates(harness: Harness) -> None:
     assert described["type"] == "EXPRESS"
     definition = json.loads(described["definition"])
     assert "${" not in described["definition"]
-    assert definition["States"]["Inspect"]["Resource"].endswith(harness.stack.outputs["InspectFunctionName"])
+    assert definition["States"]["Classify"]["Resource"].endswith(harness.stack.outputs["ClassifyFunctionName"])

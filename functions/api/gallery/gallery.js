@@ -131,10 +131,23 @@ function crumbs(...parts) {
   });
 }
 
-function thumb(url, alt) {
+// Thumbnails are made on a photo's first view: a presigned URL of one not made yet fails to load, so ask the API
+// to make it (GET /api/photos/{id}/thumbnail) and load the URL it answers; a second failure marks it missing.
+function lazyThumbnail(img, imageId) {
+  const missing = () => { img.removeAttribute("src"); img.classList.add("missing"); };
+  img.addEventListener("error", () => {
+    if (!imageId) return missing();
+    api(`/photos/${encodeURIComponent(imageId)}/thumbnail`)
+      .then((made) => { img.addEventListener("error", missing, { once: true }); img.src = made.url; })
+      .catch(missing);
+  }, { once: true });
+  return img;
+}
+
+function thumb(url, alt, imageId) {
   const img = el("img", { class: "thumb", alt, loading: "lazy", decoding: "async" });
+  lazyThumbnail(img, url ? imageId : null);
   if (url) img.src = url;
-  img.addEventListener("error", () => { img.removeAttribute("src"); img.classList.add("missing"); }, { once: true });
   return img;
 }
 
@@ -150,7 +163,7 @@ async function showAlbums() {
   for (const album of data.albums) {
     const label = `${album.count} photo${album.count === 1 ? "" : "s"}`;
     grid.append(el("a", { class: "card album", href: `#/album/${encodeURIComponent(album.album)}`, "data-album": album.album, "data-count": album.count },
-      thumb(album.cover && album.cover.thumbnail_url, `Cover of ${album.album}`),
+      thumb(album.cover && album.cover.thumbnail_url, `Cover of ${album.album}`, album.cover && album.cover.image_id),
       el("div", { class: "meta" },
         el("span", { class: "name", text: album.album }, album.kind === "inventory" ? el("span", { class: "kind", text: "inventory" }) : null),
         el("span", { class: "count", text: label }))));
@@ -160,7 +173,7 @@ async function showAlbums() {
 
 function photoTile(photo, caption) {
   return el("a", { class: "card photo", href: `#/photo/${photo.image_id}`, "data-image-id": photo.image_id, "data-taken-at": photo.taken_at },
-    thumb(photo.thumbnail_url, `${photo.label} ${pct(photo.confidence)}`),
+    thumb(photo.thumbnail_url, `${photo.label} ${pct(photo.confidence)}`, photo.image_id),
     el("div", { class: "meta", text: caption }));
 }
 
@@ -258,6 +271,7 @@ async function showPhoto(id) {
       ["duplicate of", photo.duplicate_of], ["image id", el("code", { text: photo.image_id })],
     ]));
   const picture = el("img", { alt: photo.labels[0] ? photo.labels[0].name : "photo", "data-testid": "detail-image" });
+  lazyThumbnail(picture, photo.urls.thumbnail ? photo.image_id : null);
   if (photo.urls.thumbnail) picture.src = photo.urls.thumbnail;
   main().replaceChildren(el("div", { class: "detail" }, picture, panel));
 }

@@ -19,9 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from photosort import constants
 from photosort import constants as env
 from photosort.errors import ConfigurationError, PhotosortError, describe_validation
-from photosort.models import AlbumEntry, CollectionKind, ImageMetadata, ImageRecord, Status
+from photosort.models import DEFAULT_MAX_PIXELS, AlbumEntry, CollectionKind, ImageMetadata, ImageRecord, Status
 from photosort.repository import Repository
-from photosort.thumbnails import THUMBNAIL_STATUSES_VALUES, thumbnail_key
+from photosort.thumbnails import THUMBNAIL_STATUSES_VALUES, ensure_thumbnail, thumbnail_key
 
 IMAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 ORIGINAL_PREFIXES = (constants.ALBUMS_PREFIX, constants.INVENTORY_PREFIX)
@@ -46,6 +46,7 @@ class ApiSettings(BaseModel):
     cognito_domain: str | None = Field(None, alias=env.COGNITO_DOMAIN)
     cognito_client_id: str | None = Field(None, alias=env.COGNITO_CLIENT_ID)
     presign_endpoint: str | None = Field(None, alias=env.PRESIGN_ENDPOINT)
+    max_image_pixels: int = Field(DEFAULT_MAX_PIXELS, ge=1, alias=env.MAX_IMAGE_PIXELS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ApiSettings:
@@ -144,6 +145,13 @@ class MembershipOut(_Out):
     confidence: float
 
 
+class ThumbnailResponse(_Out):
+    image_id: str
+    url: str
+    made: bool  # made by this request (the photo's first view)
+    expires_at: datetime
+
+
 class PhotoUrls(_Out):
     thumbnail: str | None
     original: str | None
@@ -207,10 +215,14 @@ def parse_query[Q: BaseModel](model: type[Q], params: Mapping[str, str] | None) 
 
 # ----------------------------------------------------------------------------------------------- the reads
 class AlbumsApi:
-    def __init__(self, repo: Repository, presign: Presign, url_ttl: int) -> None:
+    def __init__(
+        self, repo: Repository, presign: Presign, url_ttl: int, *, s3: Any = None, max_pixels: int = DEFAULT_MAX_PIXELS
+    ) -> None:
         self._repo = repo
         self._presign = presign
         self._ttl = url_ttl
+        self._s3 = s3  # reads photos and writes thumbnails (GET /api/photos/{id}/thumbnail)
+        self._max_pixels = max_pixels
 
     def _summary(self, entry: AlbumEntry) -> PhotoSummary:
         return PhotoSummary(
@@ -251,6 +263,21 @@ class AlbumsApi:
         if record is None:
             raise NotFound(f"no photo with id {image_id!r}")
         return record
+
+    def thumbnail(self, image_id: str) -> ThumbnailResponse:
+        """The photo's thumbnail, made now if this is its first view (the workflow makes none)."""
+        record = self._record(image_id)
+        if record.status.value not in THUMBNAIL_STATUSES_VALUES:
+            raise NotFound(f"no thumbnail for a {record.status.value} photo")
+        if self._s3 is None:
+            raise NotFound("this API does not make thumbnails")
+        made = ensure_thumbnail(self._s3, record, max_pixels=self._max_pixels)
+        return ThumbnailResponse(
+            image_id=record.image_id,
+            url=self._presign(thumbnail_key(record.image_id)),
+            made=made,
+            expires_at=datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=self._ttl),
+        )
 
     def urls(self, image_id: str) -> PhotoUrls:
         return self._urls(self._record(image_id))

@@ -390,24 +390,23 @@ def _tags(record: ImageRecord) -> dict[str, str]:
 
 
 def find_record(ctx: Context, bucket: str, key: str) -> ImageRecord | None:
-    """The record of the photo at ``key``: by destination (GSI2), else by the hash the move stamped on it (GSI1)."""
-    resp = ctx.repo.client.query(
-        TableName=ctx.repo.table_name,
-        IndexName="GSI2",
-        KeyConditionExpression="GSI2PK = :k",
-        ExpressionAttributeValues={":k": {"S": f"KEY#{key}"}},
-    )
-    candidates = [ctx.repo.get(entry["image_id"]["S"]) for entry in resp.get("Items", [])]
-    here = [c for c in candidates if c is not None and c.bucket == bucket and c.destination_key == key]
-    if here:  # a same-bytes duplicate kept with policy "sort" may share the key: the owner comes first
-        return sorted(here, key=lambda c: c.status not in REROUTABLE)[0]
+    """The record of the photo at ``key``, found by the hash the move stamped on it (no index by key).
+
+    The bytes item names every record of that hash: the one whose destination is ``key`` (a same-bytes
+    duplicate kept with policy "sort" may share the key: the owner comes first); else the owner, if its photo is
+    not where its record says (this object is the one to move there).
+    """
     head = storage.head(ctx.s3, bucket, key)
     sha = (head or {}).get("Metadata", {}).get(storage.SHA_META)
     if not sha:
         return None
+    candidates = [c for c in ctx.repo.records_with_hash(sha) if c.bucket == bucket]
+    here = [c for c in candidates if c.destination_key == key]
+    if here:
+        return sorted(here, key=lambda c: c.status not in REROUTABLE)[0]
     owner = ctx.repo.hash_owner(sha)
-    found = ctx.repo.get(owner) if owner else None
-    if found is None or found.bucket != bucket or found.status not in REROUTABLE:
+    found = next((c for c in candidates if c.image_id == owner), None)
+    if found is None or found.status not in REROUTABLE:
         return None
     if storage.head(ctx.s3, bucket, found.destination_key) is not None:
         return None  # its photo is where the record says: this object is another copy, not ours to move
@@ -415,41 +414,8 @@ def find_record(ctx: Context, bucket: str, key: str) -> ImageRecord | None:
 
 
 def save_rerouted(repo: Repository, old: ImageRecord, new: ImageRecord) -> None:
-    """Write ``new`` over ``old`` with its album memberships and counts, in one conditional transaction.
-
-    Albums the photo leaves lose its member item and one count; albums it joins gain both; an album it stays in
-    keeps its count (the member item is rewritten). Refused (StoreBusyError, retried) if the record changed since
-    it was read, so two writers never both apply a move.
-    """
-    # NOTE: uses the repository's item builders; adapt with the repository's redesign (issue 12 / i9).
-    image = repo._image_item(new)
-    ops: list[dict[str, Any]] = [
-        {
-            "Put": {
-                "TableName": repo.table_name,
-                "Item": image,
-                "ConditionExpression": "updated_at = :u AND destination_key = :d",
-                "ExpressionAttributeValues": {
-                    ":u": {"S": old.model_dump(mode="json")["updated_at"]},
-                    ":d": {"S": old.destination_key},
-                },
-            }
-        }
-    ]
-    old_albums = {m.album: m for m in old.memberships}
-    new_albums = {m.album: m for m in new.memberships}
-    left = [m for a, m in old_albums.items() if a not in new_albums]
-    joined = [m for a, m in new_albums.items() if a not in old_albums]
-    stayed = [m for a, m in new_albums.items() if a in old_albums]
-    ops += list(repo._membership_ops(old, left, -1))
-    ops += list(repo._membership_ops(new, joined, +1))
-    ops += [op for op in repo._membership_ops(new, stayed, +1) if "Put" in op]
-    try:
-        repo.client.transact_write_items(TransactItems=ops)
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] == "TransactionCanceledException":
-            raise StoreBusyError(f"image {old.image_id} changed while it was rerouted; retried") from exc
-        raise
+    """Write ``new`` over ``old`` with its album members (Repository.reroute: one conditional transaction)."""
+    repo.reroute(old, new)
 
 
 # -- reclassify ---------------------------------------------------------------------------------------------------

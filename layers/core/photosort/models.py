@@ -32,8 +32,19 @@ class RejectionReason(StrEnum):
     IMAGE_REFUSED = "ImageRefused"  # a model's request validation refused the image itself
 
 
+class SourceHeaders(_Model):
+    """The object's own headers, as Inspect's GET returned them: Sort copies them without a HeadObject."""
+
+    content_type: str = "binary/octet-stream"
+    metadata: dict[str, str] = Field(default_factory=dict)
+    cache_control: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+
+
 class ObjectRef(_Model):
-    """One S3 object version, as the event announced it."""
+    """One S3 object version, as the event announced it (``headers``: as Inspect read it, when it did)."""
 
     bucket: str
     key: str
@@ -41,6 +52,7 @@ class ObjectRef(_Model):
     etag: str | None = None
     version_id: str | None = None
     sequencer: str | None = None
+    headers: SourceHeaders | None = None
 
     @classmethod
     def from_event(cls, event: S3EventNotificationEventBridgeModel) -> ObjectRef:
@@ -314,8 +326,13 @@ class FailureInfo(_Model):
 
 
 # -- step inputs (what the state machine passes to each Lambda) ---------------------------------------------
-class ClassifyInput(_Model):
+class Analysis(_Model):
+    """What the Classify step found: the inspection, and the classification of a usable upload (or the
+    backend's refusal of it). Record takes it as is (the state machine passes its fields on)."""
+
     inspection: Inspection
+    classification: Classification | None = None
+    backend_rejection: FailureInfo | None = None
 
 
 class RecordInput(_Model):
@@ -347,19 +364,3 @@ class SweepInput(BaseModel):
     max_objects: int = Field(100, ge=1, le=1000)
     max_redrives: int = Field(2, ge=0, le=10)
     max_scanned: int = Field(10_000, ge=1, le=1_000_000)
-
-
-# -- thumbnails (the Thumbnail step, after Sort) ---------------------------------------------------------------
-class ThumbnailInput(_Model):
-    inspection: Inspection
-    decision: Decision
-
-
-class ThumbnailResult(_Model):
-    """``key`` is None when the photo gets no thumbnail (``skipped`` says why)."""
-
-    key: str | None = None
-    bytes: int = 0
-    width: int = 0
-    height: int = 0
-    skipped: str | None = None

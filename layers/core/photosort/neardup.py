@@ -97,20 +97,15 @@ class NearDuplicateIndex:
                     best = NearMatch(image_id=image_id, similarity=round(similarity, 4))
         return best
 
-    def index_ops(self, image_id: str, embedding: Embedding, created_at: str) -> list[dict[str, Any]]:
-        """Transaction ``Put`` operations that index a first photo (written with its record, atomically)."""
+    def index_items(self, image_id: str, embedding: Embedding, created_at: str) -> list[dict[str, Any]]:
+        """The items that index a first photo (written right after its record, idempotent puts)."""
         return [
             {
-                "Put": {
-                    "TableName": self._table,
-                    "Item": {
-                        "PK": {"S": pk},
-                        "SK": {"S": f"{created_at}#{image_id}"},
-                        "type": {"S": "near"},
-                        "image_id": {"S": image_id},
-                        "embedding": {"S": embedding.data},
-                    },
-                }
+                "PK": {"S": pk},
+                "SK": {"S": f"{created_at}#{image_id}"},
+                "type": {"S": "near"},
+                "image_id": {"S": image_id},
+                "embedding": {"S": embedding.data},
             }
             for pk in partitions(embedding)
         ]

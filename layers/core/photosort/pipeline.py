@@ -1,6 +1,7 @@
-"""The four workflow steps as plain functions: inspect, classify, record, sort (plus quarantine).
+"""The workflow's steps as plain functions: inspect and classify (one invocation), record, sort (plus quarantine).
 
-Handlers parse their event into a model and call exactly one of these. Clients, the backend, the
+``inspect`` and ``classify`` stay separate functions too (the backfill runs them). Handlers parse their event
+into a model and call exactly one of these. Clients, the backend, the
 repository and the rules are passed in, so the same code runs in Lambda, in the embedded stack and in tests.
 """
 
@@ -14,10 +15,11 @@ from typing import Any
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
 from botocore.exceptions import HTTPClientError
 
-from photosort import constants, imaging, neardup, routing, storage, thumbnails
+from photosort import constants, imaging, neardup, routing, storage
 from photosort.backends import Classifier, ImageInput
-from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError, SourceChangedError
+from photosort.errors import BackendThrottledError, HashClaimedError, ImageUnusableError
 from photosort.models import (
+    Analysis,
     Classification,
     Decision,
     FailureInfo,
@@ -29,7 +31,6 @@ from photosort.models import (
     Rejection,
     RejectionReason,
     Status,
-    ThumbnailResult,
 )
 from photosort.repository import Repository
 from photosort.settings import DuplicatePolicy, NearDuplicatePolicy, Settings
@@ -43,22 +44,32 @@ def image_id(ref: ObjectRef) -> str:
 
 # -- 1. Inspect ---------------------------------------------------------------------------------------------
 def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) -> Inspection:
-    """Find the object, identify it from its bytes, and either describe it or say why it is unusable."""
-    found = storage.resolve(s3, ref)
-    if found is None:
-        return Inspection(object=ref, received_at=received_at, usable=False, gone=True)
+    """Find the object, identify it from its bytes, and either describe it or say why it is unusable.
+
+    One GetObject (no HeadObject): the response names the size, ETag and headers of exactly the bytes read.
+    """
+    return _inspect(s3, ref, received_at, settings)[0]
+
+
+def _inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) -> tuple[Inspection, bytes | None]:
+    """The inspection, and the bytes it read (None when it read none it could use)."""
+    fetched = storage.fetch(s3, ref)
+    if fetched is None:
+        return Inspection(object=ref, received_at=received_at, usable=False, gone=True), None
+    found, body = fetched
     if found.size > settings.max_image_bytes:
         return Inspection(
             object=found,
             received_at=received_at,
             usable=False,
-            sha256=storage.stream_sha256(s3, found),
+            sha256=storage.sha256_of(body),
             rejection=Rejection(
                 reason=RejectionReason.TOO_LARGE,
                 detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
             ),
-        )
-    data = storage.read(s3, found)
+        ), None
+    with body:
+        data: bytes = body.read()
     sha = hashlib.sha256(data).hexdigest()
     try:
         metadata = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
@@ -69,17 +80,43 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
             usable=False,
             sha256=sha,
             rejection=Rejection(reason=exc.reason, detail=exc.detail[:500]),
-        )
-    return Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata)
+        ), None
+    return Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata), data
+
+
+# -- 1+2. Inspect and classify, in one invocation ----------------------------------------------------------------
+def inspect_and_classify(
+    s3: Any, backend: Classifier, ref: ObjectRef, received_at: datetime, settings: Settings
+) -> Analysis:
+    """Inspect the upload and classify it from the same bytes: one GetObject and one invocation per photo.
+
+    An unusable upload gets no classification (Record rejects it, saying why). A backend that refuses the image
+    (ImageUnusableError) gives ``backend_rejection``, as the state machine's Catch did when Classify was a step
+    of its own. A throttled or unreachable backend raises BackendThrottledError (the state machine retries).
+    """
+    inspection, data = _inspect(s3, ref, received_at, settings)
+    if not inspection.usable or inspection.metadata is None or data is None:
+        return Analysis(inspection=inspection)
+    image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: data)
+    try:
+        classification = _classify(backend, image)
+    except ImageUnusableError as exc:
+        cause = json.dumps({"errorMessage": str(exc), "errorType": type(exc).__name__})
+        return Analysis(inspection=inspection, backend_rejection=FailureInfo(error=type(exc).__name__, cause=cause))
+    return Analysis(inspection=inspection, classification=classification)
 
 
 # -- 2. Classify --------------------------------------------------------------------------------------------
 def classify(s3: Any, backend: Classifier, inspection: Inspection) -> Classification:
     if inspection.metadata is None:
-        raise ValueError("Classify only runs on usable images (the state machine's IsUsable choice)")
+        raise ValueError("Classify only runs on usable images (inspect_and_classify checks; so does the backfill)")
     image = ImageInput(
         ref=inspection.object, metadata=inspection.metadata, fetch=lambda: storage.read(s3, inspection.object)
     )
+    return _classify(backend, image)
+
+
+def _classify(backend: Classifier, image: ImageInput) -> Classification:
     try:
         return backend.classify(image).capped()
     except (BotocoreConnectionError, HTTPClientError) as exc:
@@ -212,20 +249,19 @@ def record(
     duplicate of it, following ``duplicate_policy``; a photo whose embedding is close to an earlier photo's is
     recorded as its near-duplicate, following ``near`` (off when None).
     """
-    stored = repo.get(image_id(inspection.object))
-    if stored is not None:  # the same event, delivered again
-        return Decision.from_record(stored, created=False)
+    # No read first: a replayed event (the same image id) finds its stored record when the record's conditional put
+    # fails, and gets that decision back (repository.save), with its album members repaired.
     decided = decide_record(rules, inspection, classification, backend_rejection, now=datetime.now(UTC))
-    index_ops: list[dict[str, Any]] = []
+    index_items: list[dict[str, Any]] = []
     if near is not None and decided.status is not Status.REJECTED and decided.embedding is not None:
         index = neardup.NearDuplicateIndex(repo.client, repo.table_name, threshold=near.threshold)
         found = index.find(decided.embedding, exclude=decided.image_id)
         if found is None:
-            index_ops = index.index_ops(decided.image_id, decided.embedding, decided.created_at.isoformat())
+            index_items = index.index_items(decided.image_id, decided.embedding, decided.created_at.isoformat())
         else:
             decided = near_duplicate_record(decided, found, near.policy)
     try:
-        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED, extra_ops=index_ops)
+        saved, created = repo.save(decided, claim_hash=decided.status is not Status.REJECTED, extra_items=index_items)
     except HashClaimedError as claimed:
         owner = repo.get(claimed.owner)
         if owner is not None and owner.bucket == decided.bucket and owner.source_key == decided.source_key:
@@ -258,47 +294,6 @@ def sort(s3: Any, inspection: Inspection, decision: Decision) -> MoveResult:
     if decision.status in (Status.REJECTED, Status.FAILED):
         tags["photosort-reason"] = decision.reason
     return storage.move(s3, inspection.object, decision.destination_key, sha256=inspection.sha256 or "", tags=tags)
-
-
-# -- 5. Thumbnail (after Sort) -------------------------------------------------------------------------------
-THUMBNAIL_STATUSES = frozenset(Status(v) for v in thumbnails.THUMBNAIL_STATUSES_VALUES)
-
-
-def thumbnail(s3: Any, inspection: Inspection, decision: Decision, settings: Settings) -> ThumbnailResult:
-    """Write ``thumbnails/<image id>.webp`` for a sorted photo, read back from where Sort put it.
-
-    Replay-safe (the same key gets the same picture). The copy is checked against the hash Inspect computed, so
-    a thumbnail never shows a different photo than its record.
-    """
-    if decision.status not in THUMBNAIL_STATUSES or not inspection.usable:
-        return ThumbnailResult(skipped=f"no thumbnail for a {decision.status.value} photo")
-    moved = inspection.object.model_copy(
-        update={"key": decision.destination_key, "etag": None, "version_id": None, "sequencer": None}
-    )
-    data = storage.read(s3, moved)
-    if inspection.sha256 and hashlib.sha256(data).hexdigest() != inspection.sha256:
-        raise SourceChangedError(f"s3://{moved.bucket}/{moved.key} does not hold the photo that was recorded")
-    picture = thumbnails.make_thumbnail(data, max_pixels=settings.max_image_pixels)
-    key = thumbnails.thumbnail_key(decision.image_id)
-    s3.put_object(
-        Bucket=moved.bucket,
-        Key=key,
-        Body=picture,
-        ContentType=thumbnails.CONTENT_TYPE,
-        CacheControl=thumbnails.CACHE_CONTROL,
-        Metadata={"photosort-image-id": decision.image_id},
-    )
-    width, height = _webp_size(picture)
-    return ThumbnailResult(key=key, bytes=len(picture), width=width, height=height)
-
-
-def _webp_size(picture: bytes) -> tuple[int, int]:
-    from io import BytesIO
-
-    from PIL import Image as PILImage
-
-    with PILImage.open(BytesIO(picture)) as img:
-        return img.width, img.height
 
 
 # -- Quarantine (the Catch target) ----------------------------------------------------------------------------

@@ -1,8 +1,13 @@
 """S3 access for the pipeline: find the object an event names, read it, and move it safely.
 
-A move is copy, verify, then delete. The original is deleted only after the copy is verified to hold the
-same bytes (length, and S3's own SHA-256 checksum of the copy), and a key that already holds a *different*
-photo is never overwritten.
+Inspect finds and reads the object with one GetObject (:func:`fetch`); Classify reads it once more
+(:func:`read`, pinned to the ETag Inspect saw).
+
+A move is copy, verify, then delete, with S3's conditional requests doing the checks (no HeadObject on the
+normal path): the copy is ``CopySourceIfMatch`` (the bytes Inspect hashed) and ``IfNoneMatch: *`` (a key that
+already holds anything, a *different* photo included, is never overwritten), and the original is deleted only
+after the copy is verified by S3's own full-object SHA-256 of the copy (``ChecksumAlgorithm``), which the copy
+returns. Only when a condition fails does :func:`move` look (HeadObject) to tell a replay from a conflict.
 Every step is safe to replay after a crash at any point.
 """
 
@@ -17,7 +22,7 @@ from urllib.parse import quote, unquote_plus, urlencode
 from botocore.exceptions import ClientError
 
 from photosort.errors import DestinationConflictError, SourceChangedError
-from photosort.models import MoveResult, ObjectRef
+from photosort.models import MoveResult, ObjectRef, SourceHeaders
 
 SHA_META = "photosort-sha256"
 SOURCE_META = "photosort-source-key"
@@ -42,6 +47,22 @@ def encode_event_key(key: str) -> str:
 
 def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound", "NoSuchVersion")
+
+
+def _precondition(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412")
+
+
+def source_headers(response: dict[str, Any]) -> SourceHeaders:
+    """The headers a copy keeps, from a GetObject or HeadObject response."""
+    return SourceHeaders(
+        content_type=response.get("ContentType") or "binary/octet-stream",
+        metadata=dict(response.get("Metadata") or {}),
+        cache_control=response.get("CacheControl"),
+        content_disposition=response.get("ContentDisposition"),
+        content_encoding=response.get("ContentEncoding"),
+        content_language=response.get("ContentLanguage"),
+    )
 
 
 def _etag(value: str | None) -> str | None:
@@ -76,6 +97,43 @@ def resolve(s3: Any, ref: ObjectRef) -> ObjectRef | None:
     return None
 
 
+def fetch(s3: Any, ref: ObjectRef) -> tuple[ObjectRef, Any] | None:
+    """One GetObject for the object an event names (encoded, then plain key form): (found, body), or None if gone.
+
+    ``found`` carries the key that exists, the size, ETag and headers this GET returned, so what is read is
+    exactly what is described (one request, no HeadObject). The caller reads (and closes) the body.
+    """
+    for key in key_candidates(ref.key):
+        kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": key}
+        if ref.version_id:
+            kwargs["VersionId"] = ref.version_id
+        try:
+            resp = s3.get_object(**kwargs)
+        except ClientError as exc:
+            if _missing(exc):
+                continue
+            raise
+        found = ref.model_copy(
+            update={
+                "key": key,
+                "size": int(resp["ContentLength"]),
+                "etag": _etag(resp.get("ETag")) or ref.etag,
+                "headers": source_headers(resp),
+            }
+        )
+        return found, resp["Body"]
+    return None
+
+
+def sha256_of(body: Any) -> str:
+    """SHA-256 of a streaming body, read in chunks (for objects too large to hold in memory); closes it."""
+    digest = hashlib.sha256()
+    with body:
+        for chunk in iter(lambda: body.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _get(s3: Any, ref: ObjectRef) -> Any:
     """GetObject of the version the event announced, only while its ETag still matches; returns the body."""
     kwargs: dict[str, Any] = {"Bucket": ref.bucket, "Key": ref.key}
@@ -103,12 +161,7 @@ def read(s3: Any, ref: ObjectRef) -> bytes:
 
 def stream_sha256(s3: Any, ref: ObjectRef) -> str:
     """SHA-256 of the object, read in chunks (for objects too large to hold in memory), same version as read."""
-    body = _get(s3, ref)
-    digest = hashlib.sha256()
-    with body:
-        for chunk in iter(lambda: body.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return sha256_of(_get(s3, ref))
 
 
 def tag_value(text: str) -> str:
@@ -118,6 +171,10 @@ def tag_value(text: str) -> str:
 
 def _tagging(tags: dict[str, str]) -> str:
     return urlencode({k: tag_value(v) for k, v in list(tags.items())[:10]})
+
+
+def _checksum(sha256: str) -> str:
+    return base64.b64encode(bytes.fromhex(sha256)).decode()
 
 
 def _verified(s3: Any, bucket: str, key: str, sha256: str, size: int) -> bool:
@@ -131,7 +188,7 @@ def _verified(s3: Any, bucket: str, key: str, sha256: str, size: int) -> bool:
         return False
     if found.get("Metadata", {}).get(SHA_META) != sha256 or found["ContentLength"] != size:
         return False
-    return found.get("ChecksumSHA256") == base64.b64encode(bytes.fromhex(sha256)).decode()
+    return found.get("ChecksumSHA256") == _checksum(sha256)
 
 
 def move(
@@ -144,60 +201,87 @@ def move(
 ) -> MoveResult:
     """Copy ``source`` to ``destination_key`` in the same bucket, verify the copy, then delete the source.
 
+    Normal path: one conditional CopyObject and one DeleteObject. ``source.headers`` (from Inspect's GET) are
+    copied; without them (a ref that did not come from Inspect) one HeadObject reads them first.
     Replay-safe: if the destination already holds this photo the copy is skipped; if the source is already
     gone and the destination is verified, the move is reported as already done.
     """
     bucket = source.bucket
-    existing = head(s3, bucket, destination_key)
-    if existing is not None and existing.get("Metadata", {}).get(SHA_META) != sha256:
-        raise DestinationConflictError(
-            f"s3://{bucket}/{destination_key} already holds a different object; refusing to overwrite it"
-        )
-    src = head(s3, bucket, source.key, source.version_id)
-    if src is None:
-        if _verified(s3, bucket, destination_key, sha256, source.size):
-            return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
-        raise SourceChangedError(f"s3://{bucket}/{source.key} is gone and no verified copy exists")
-    if source.etag and _etag(src.get("ETag")) != source.etag:
-        raise SourceChangedError(f"s3://{bucket}/{source.key} was replaced since the event was sent")
-    copied_checksum: str | None = None
-    if existing is None:
-        copy_source: dict[str, str] = {"Bucket": bucket, "Key": source.key}
-        if source.version_id:
-            copy_source["VersionId"] = source.version_id
-        kwargs: dict[str, Any] = {
-            "Bucket": bucket,
-            "Key": destination_key,
-            "CopySource": copy_source,
-            "MetadataDirective": "REPLACE",
-            "Metadata": {**src.get("Metadata", {}), SHA_META: sha256, SOURCE_META: quote(source.key)[:1024]},
-            "ContentType": src.get("ContentType", "binary/octet-stream"),
-            "ChecksumAlgorithm": "SHA256",
-            "TaggingDirective": "REPLACE",
-            "Tagging": _tagging(tags or {}),
-        }
-        for field in ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage"):
-            if src.get(field):
-                kwargs[field] = src[field]
-        if source.etag:
-            kwargs["CopySourceIfMatch"] = source.etag
-        try:
-            copied_checksum = s3.copy_object(**kwargs).get("CopyObjectResult", {}).get("ChecksumSHA256")
-        except ClientError as exc:
-            if _missing(exc) and _verified(s3, bucket, destination_key, sha256, source.size):
-                # A concurrent delivery of the same event moved it between our checks and our copy.
-                return MoveResult(
-                    source_key=source.key, destination_key=destination_key, moved=False, already_done=True
-                )
-            if _missing(exc) or exc.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
-                raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
+    headers, size = source.headers, source.size
+    if headers is None:
+        src = head(s3, bucket, source.key, source.version_id)
+        if src is None:
+            return _replayed(s3, source, destination_key, sha256, size)
+        if source.etag and _etag(src.get("ETag")) != source.etag:
+            raise SourceChangedError(f"s3://{bucket}/{source.key} was replaced since the event was sent")
+        headers, size = source_headers(src), int(src["ContentLength"])
+    copy_source: dict[str, str] = {"Bucket": bucket, "Key": source.key}
+    if source.version_id:
+        copy_source["VersionId"] = source.version_id
+    kwargs: dict[str, Any] = {
+        "Bucket": bucket,
+        "Key": destination_key,
+        "CopySource": copy_source,
+        "IfNoneMatch": "*",  # never overwrite: a replay or a conflict is told apart below, on the rare path
+        "MetadataDirective": "REPLACE",
+        "Metadata": {**headers.metadata, SHA_META: sha256, SOURCE_META: quote(source.key)[:1024]},
+        "ContentType": headers.content_type,
+        "ChecksumAlgorithm": "SHA256",
+        "TaggingDirective": "REPLACE",
+        "Tagging": _tagging(tags or {}),
+    }
+    for field, value in (
+        ("CacheControl", headers.cache_control),
+        ("ContentDisposition", headers.content_disposition),
+        ("ContentEncoding", headers.content_encoding),
+        ("ContentLanguage", headers.content_language),
+    ):
+        if value:
+            kwargs[field] = value
+    if source.etag:
+        kwargs["CopySourceIfMatch"] = source.etag
+    try:
+        copied = s3.copy_object(**kwargs).get("CopyObjectResult", {}).get("ChecksumSHA256")
+    except ClientError as exc:
+        if _missing(exc):  # the source is gone: another delivery of the same event moved it?
+            return _replayed(s3, source, destination_key, sha256, size)
+        if not _precondition(exc):
             raise
+        # The destination exists, or the source no longer holds the bytes Inspect hashed (S3 says 412 to both).
+        if _verified(s3, bucket, destination_key, sha256, size):
+            return _finish_replay(s3, source, destination_key)
+        if head(s3, bucket, destination_key) is not None:
+            raise DestinationConflictError(
+                f"s3://{bucket}/{destination_key} already holds a different object; refusing to overwrite it"
+            ) from exc
+        raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
     # S3 computed the copy's SHA-256 (ChecksumAlgorithm) and returned it: equal to the hash of the bytes Inspect read
-    # (and CopySourceIfMatch pinned the source to them), the copy is verified without another HEAD.
-    by_copy = copied_checksum is not None and copied_checksum == base64.b64encode(bytes.fromhex(sha256)).decode()
-    if not by_copy and not _verified(s3, bucket, destination_key, sha256, src["ContentLength"]):
+    # (and CopySourceIfMatch pinned the source to them), the copy is verified without another request.
+    if copied != _checksum(sha256) and not _verified(s3, bucket, destination_key, sha256, size):
         raise DestinationConflictError(
             f"copy to s3://{bucket}/{destination_key} could not be verified; the original was kept"
         )
     s3.delete_object(Bucket=bucket, Key=source.key)
+    return MoveResult(source_key=source.key, destination_key=destination_key, moved=True)
+
+
+def _replayed(s3: Any, source: ObjectRef, destination_key: str, sha256: str, size: int) -> MoveResult:
+    """The source is gone: done if the destination holds the verified copy, else a conflict or a changed photo."""
+    if _verified(s3, source.bucket, destination_key, sha256, size):
+        return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
+    if head(s3, source.bucket, destination_key) is not None:
+        raise DestinationConflictError(
+            f"s3://{source.bucket}/{destination_key} already holds a different object; refusing to overwrite it"
+        )
+    raise SourceChangedError(f"s3://{source.bucket}/{source.key} is gone and no verified copy exists")
+
+
+def _finish_replay(s3: Any, source: ObjectRef, destination_key: str) -> MoveResult:
+    """The destination holds the verified copy already: delete the source if it is still the same upload."""
+    src = head(s3, source.bucket, source.key, source.version_id)
+    if src is None:
+        return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
+    if source.etag and _etag(src.get("ETag")) != source.etag:
+        raise SourceChangedError(f"s3://{source.bucket}/{source.key} was replaced since the event was sent")
+    s3.delete_object(Bucket=source.bucket, Key=source.key)
     return MoveResult(source_key=source.key, destination_key=destination_key, moved=True)

@@ -89,23 +89,6 @@ class SweepLedger:
             raise
         return int(resp["Attributes"]["attempts"]["N"])
 
-    def image_ids_with_hash(self, sha256: str) -> list[str]:
-        """Ids of every image record of these bytes (GSI1 holds ``SHA#<sha256>`` for each; keys are enough)."""
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "IndexName": "GSI1",
-            "KeyConditionExpression": "GSI1PK = :h",
-            "ExpressionAttributeValues": {":h": _s(f"SHA#{sha256}")},
-            "ProjectionExpression": "PK",
-        }
-        while True:
-            resp = self._db.query(**kwargs)
-            ids += [i["PK"]["S"].removeprefix("IMAGE#") for i in resp.get("Items", []) if "PK" in i]
-            if "LastEvaluatedKey" not in resp:
-                return ids
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
-
     def record_run(self, report: SweepReport, now: datetime) -> None:
         item = {
             "PK": _s("SWEEP"),
@@ -154,11 +137,10 @@ def _stuck(s3: Any, bucket: str, cutoff: datetime, max_scanned: int, report: Swe
     return sorted(found, key=lambda o: o["LastModified"])
 
 
-def _existing_record(repo: Repository, ledger: SweepLedger, ref: ObjectRef, sha: str) -> Any:
-    """The record of these bytes at this key, if Record wrote one (found through GSI1, by content hash)."""
-    for image_id in ledger.image_ids_with_hash(sha):
-        rec = repo.get(image_id)
-        if rec is not None and rec.bucket == ref.bucket and rec.source_key == ref.key:
+def _existing_record(repo: Repository, ref: ObjectRef, sha: str) -> Any:
+    """The record of these bytes at this key, if Record wrote one (the bytes item names every record of a hash)."""
+    for rec in repo.records_with_hash(sha):
+        if rec.bucket == ref.bucket and rec.source_key == ref.key:
             return rec
     return None
 
@@ -193,7 +175,7 @@ def sweep(
             if attempt is None:
                 report.skipped.append(key)
                 continue
-            _handle(s3, sfn, repo, ledger, ref, attempt, max_redrives, state_machine_arn, arn[4], arn[3], now, report)
+            _handle(s3, sfn, repo, ref, attempt, max_redrives, state_machine_arn, arn[4], arn[3], now, report)
         except Exception as exc:  # noqa: BLE001 - one object's trouble must not stop the sweep of the others
             report.errors[key] = f"{type(exc).__name__}: {exc}"[:500]
     ledger.record_run(report, now)
@@ -204,7 +186,6 @@ def _handle(
     s3: Any,
     sfn: Any,
     repo: Repository,
-    ledger: SweepLedger,
     ref: ObjectRef,
     attempt: int,
     max_redrives: int,
@@ -215,8 +196,9 @@ def _handle(
     report: SweepReport,
 ) -> None:
     sha = storage.stream_sha256(s3, ref)
-    record = _existing_record(repo, ledger, ref, sha)
+    record = _existing_record(repo, ref, sha)
     if record is not None:
+        repo.repair(record)  # its album members, in case the execution died right after the record
         # The execution died after Record: finish the move it decided, exactly as Sort (or Quarantine) would.
         inspection = Inspection(object=ref, received_at=now, usable=record.status is not Status.REJECTED, sha256=sha)
         pipeline.sort(s3, inspection, Decision.from_record(record, created=False))

@@ -28,6 +28,12 @@ def add_parser(subcommands: Subcommands) -> None:
     parser.add_argument("--images", type=float, default=10_000, help="photos per month (default 10000)")
     parser.add_argument("--backend", choices=[*model.BACKENDS, "all"], default="all")
     parser.add_argument("--state-machine", choices=["EXPRESS", "STANDARD"], default="EXPRESS")
+    parser.add_argument(
+        "--near-duplicates",
+        choices=["off", "record", "set-aside"],
+        default=None,
+        help="price the near-duplicate search as if NearDuplicates were this (default: the template's, off)",
+    )
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--plot", metavar="FILE", help="write a PNG of monthly cost vs volume (1k..100M) per backend")
     parser.add_argument(
@@ -57,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     kw: dict[str, Any] = {"prices": prices, "memory": memory, "measured": measured}
     out = {
         b: (
-            model.estimate(args.images, b, state_machine=args.state_machine, **kw),
+            model.estimate(
+                args.images, b, state_machine=args.state_machine, near_duplicates=args.near_duplicates, **kw
+            ),
             model.break_even_vs_rekognition(b, state_machine=args.state_machine, **kw),
         )
         for b in backends

@@ -7,8 +7,9 @@ items take. Per item, by mode:
 
 * ``ingest``: the per-upload steps' work (Inspect, Classify, Record, Sort; their durations and the backend's
   price from :func:`photosort_local.cost.model.estimate`), without the upload, EventBridge or the Express workflow.
-* ``reroute``: a GSI2 Query and a GetItem for every listed photo; for a photo that moves, the conditional
-  transaction (image item and memberships) and the move (HEAD x3, COPY, DELETE).
+* ``reroute``: for every listed photo a HEAD (the SHA-256 the move stamped), the bytes item and the record
+  (GetItem x2, no index); for a photo that moves, the conditional transaction (record and album members) and
+  the move (HEAD of the source, the conditional COPY, DELETE).
 * ``reclassify``: as reroute, plus the backend's call and a GET of the photo for every photo classified again.
 
 The items come from a listing (one ListObjectsV2 per 1,000 keys) or, with ``--manifest``, from an S3 Inventory
@@ -31,8 +32,8 @@ BATCH = 10  # the ASL's ItemBatcher MaxItemsPerBatch
 BACKFILL_MEMORY_MB = 1024  # BackfillFunction's MemorySize
 PARENT_TRANSITIONS = 8
 CHILD_TRANSITIONS = 2
-LOOKUP_CALLS = 2  # GSI2 Query + GetItem
-MOVE_CALLS = 6  # transaction, HEAD x3, COPY, DELETE
+LOOKUP_CALLS = 3  # HEAD + GetItem (bytes item) + GetItem (record)
+MOVE_CALLS = 4  # transaction, HEAD (the source's headers), COPY, DELETE
 ITEM_CPU_MS = 5.0  # deciding a reroute (routing.match + render_key) and the JSON of a batch item
 SERVICES = frozenset({"Rekognition", "Bedrock", "SageMaker"})  # the classifier's own line items
 MODES = ("ingest", "reroute", "reclassify")
@@ -100,7 +101,7 @@ def estimate(
     lookup_ms = model.lambda_duration_ms(ITEM_CPU_MS, BACKFILL_MEMORY_MB, LOOKUP_CALLS)
     move_ms = model.lambda_duration_ms(ITEM_CPU_MS, BACKFILL_MEMORY_MB, MOVE_CALLS)
     if mode == "ingest":
-        busy_ms = k * sum(durations[f] for f in ("inspect", "classify", "record", "sort")) + (n - k) * 1.0
+        busy_ms = k * sum(durations[f] for f in model.FUNCTIONS) + (n - k) * 1.0  # Classify includes Inspect
     elif mode == "reroute":
         busy_ms = n * lookup_ms + k * move_ms
     else:
@@ -158,43 +159,42 @@ def estimate(
         price(p, "lambda", "arm64_gb_second"),
     )
     if mode == "ingest":
+        req = model.sorted_photo_requests()
         add(
             "S3",
-            "GET/HEAD (inspect HEAD+GET, classify GET, sort 2 HEAD)",
-            k * 5 / 1000.0,
+            "GET/HEAD (inspect GET, classify GET, sort HEAD of the source)",
+            k * 3 / 1000.0,
             "1k requests",
             price(p, "s3", "get_head_select"),
         )
         add("S3", "COPY (sort)", k / 1000.0, "1k requests", price(p, "s3", "put_copy_post_list"))
-        wru = 2 * (model.IMAGE_ITEM_KB + model.SMALL_ITEM_KB + model.MEMBERSHIPS * 2 * model.SMALL_ITEM_KB) + 2
         add(
             "DynamoDB",
-            f"write request units ({wru}/photo, as an upload)",
-            k * wru / 1e6,
+            f"write request units ({req.wru:g}/photo, as an upload)",
+            k * req.wru / 1e6,
             "1M WRU",
             price(p, "dynamodb", "write_request_units"),
         )
-        add("DynamoDB", "read request units (1/photo)", k / 1e6, "1M RRU", price(p, "dynamodb", "read_request_units"))
     else:
         add(
             "DynamoDB",
-            "read request units (GSI2 Query 0.5 + GetItem 1 per listed photo)",
-            n * 1.5 / 1e6,
+            "read request units (GetItem 1 + 1 per listed photo: the bytes item, the record)",
+            n * 2.0 / 1e6,
             "1M RRU",
             price(p, "dynamodb", "read_request_units"),
         )
-        wru = 2 * (model.IMAGE_ITEM_KB + model.MEMBERSHIPS * 2 * (2 * model.SMALL_ITEM_KB)) + 2
+        wru = 2 * (model.IMAGE_ITEM_KB + model.MEMBERSHIPS * 2 * model.SMALL_ITEM_KB)  # transactional: x2
         add(
             "DynamoDB",
-            f"write request units ({wru}/changed photo: transaction, left and joined albums)",
+            f"write request units ({wru}/changed photo: transaction, the record, left and joined albums)",
             k * wru / 1e6,
             "1M WRU",
             price(p, "dynamodb", "write_request_units"),
         )
         add(
             "S3",
-            "GET/HEAD (move: 3 HEAD; reclassify: +1 GET)",
-            k * (4 if mode == "reclassify" else 3) / 1000.0,
+            "GET/HEAD (a HEAD per listed photo; a moved one: HEAD of the source; reclassify: +1 GET)",
+            (n + k * (2 if mode == "reclassify" else 1)) / 1000.0,
             "1k requests",
             price(p, "s3", "get_head_select"),
         )

@@ -1,20 +1,24 @@
 """What photosort costs per month on AWS: an itemised per-photo resource model times dated list prices.
 
 Prices come from ``prices.json`` (us-east-1, dated, with sources; some marked unverified). The resource model
-counts what the code does for one sorted photo (the common path: inspect, classify, record, sort):
+counts what the code does for one sorted photo (the common path: inspect, classify, record, sort), and
+tests/cost/test_request_counts.py runs real photos through the embedded stack, counts every S3 and DynamoDB
+request and the size of every item written, and checks they equal :func:`sorted_photo_requests`:
 
-* Lambda: 4 invocations; memory from template.yaml (Globals + per-function MemorySize); duration from
-  ``bench/results/latest.json`` when it exists (warm handler time without moto's in-process share of each AWS
-  call, which on AWS is the service's work: ``bench/pipeline.py`` times it; scaled by the CPU share Lambda gives at
-  that memory, plus a network allowance per AWS call), else the documented defaults below.
-* S3 (storage.py / pipeline.py): the upload PUT; Inspect: HEAD (resolve) + GET (read); Classify: GET (local,
-  SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads the S3 object itself); Sort
-  (storage.move): HEAD destination, HEAD source, COPY (verified by the SHA-256 S3 returns for the copy), DELETE
-  (free). HEAD is billed as a GET.
-* DynamoDB (repository.py): Record does one strongly consistent GetItem (1 RRU) and one TransactWriteItems with
-  the image item, the hash claim and, per album membership, a member item and a counter update. Transactional
-  writes cost 2 WRU per 1 KB; the image item is also written to GSI1 and GSI2, whose projection (INCLUDE, a few
-  small attributes) is read from template.yaml: 1 WRU each (an ALL projection would cost the item's size).
+* Lambda: 4 invocations (thumbnails are made on first view by the albums API, not per photo); memory from
+  template.yaml (Globals + per-function MemorySize); duration from ``bench/results/latest.json`` when it exists
+  (warm handler time without moto's in-process share of each AWS call, which on AWS is the service's work:
+  ``bench/pipeline.py`` times it; scaled by the CPU share Lambda gives at that memory, plus a network allowance
+  per AWS call), else the documented defaults below.
+* S3 (storage.py / pipeline.py): the upload PUT; Inspect: one GET (no HEAD: the GET names size, ETag and
+  headers); Classify: GET (local, SageMaker and Bedrock with image source bytes read the bytes; Rekognition reads
+  the S3 object itself); Sort (storage.move): one COPY conditional on the source's ETag and on an empty
+  destination (verified by the SHA-256 S3 returns for the copy), DELETE (free). No HEAD on the normal path.
+* DynamoDB (repository.py, no transaction, no GSI): Record does one strongly consistent GetItem (1 RRU), the
+  claim on the bytes (UpdateItem, 1 WRU), the record (PutItem, under 1 KB: 1 WRU) and one member item per album
+  (PutItem, 1 WRU each); an album's item is read once per warm container (not per photo) and written once ever.
+  The near-duplicate search (photosort.neardup, ``NearDuplicates`` != off) is its own line: TOP_K Queries
+  (eventually consistent) per photo and one index item per first photo.
 * Step Functions Express: 1 request; duration = the steps' durations plus transition overhead, rounded up to
   100 ms, at 64 MB. Standard: 6 state transitions on the sorted path.
 * EventBridge: S3 events to the default bus are free. CloudWatch Logs: Record's EMF metric line per photo
@@ -40,14 +44,16 @@ TEMPLATE = checkout.TEMPLATE
 BENCH_RESULTS = REPO / "bench" / "results" / "latest.json"
 
 BACKENDS = ("local", "rekognition", "custom-labels", "sagemaker", "bedrock")
-FUNCTIONS = ("inspect", "classify", "record", "sort", "thumbnail")  # quarantine only runs on failures
+FUNCTIONS = ("classify", "record", "sort")  # Classify inspects too; quarantine only runs on failures
 SECONDS_PER_MONTH = 730 * 3600
 
 # Defaults when there are no bench results: warm handler CPU time in ms at 1 full vCPU (measured on the
 # embedded stack, serial run, rounded) and AWS API calls per invocation (each adds API_LATENCY_MS of waiting).
-# thumbnail: make_thumbnail on a 12 MP JPEG (DCT-scaled decode + WebP encode) took 24 ms CPU here, plus the handler.
-DEFAULT_CPU_MS = {"inspect": 45.0, "classify": 60.0, "record": 60.0, "sort": 60.0, "thumbnail": 40.0}
-API_CALLS = {"inspect": 2, "classify": 1, "record": 2, "sort": 4, "thumbnail": 2}  # sort: HEAD x2, COPY, DELETE
+DEFAULT_CPU_MS = {"classify": 60.0, "record": 60.0, "sort": 60.0}
+# Inspect's own work inside Classify (read, SHA-256, header, decode check), at 1 full vCPU: the larger of its two
+# measurements as a function of its own (bench pipeline, serial, without moto's share: 10.06 ms on 2026-11-29,
+# 2.85 ms on 2026-12-02), added to the local classify time (the inference and preprocess benches).
+INSPECT_CPU_MS = 10.06
 API_LATENCY_MS = 15.0  # one S3 / DynamoDB request from Lambda in-region (assumption)
 REMOTE_CLASSIFY_MS = {
     "rekognition": 400.0,
@@ -67,17 +73,29 @@ TRANSITION_OVERHEAD_MS = 50.0  # per Task state in Express, on top of the Lambda
 EMF_BYTES_PER_PHOTO = 256  # measured ~225 bytes (one EMF line), rounded up
 LOG_KB_SAMPLED_INVOCATION = 2.0  # a fully logged invocation (INFO/DEBUG lines and the platform REPORT)
 METRIC_FUNCTIONS = ("record",)  # the only step that emits metrics on the sorted path
-IMAGE_ITEM_KB = 3  # the image record with 20 labels and metadata (rounded up to whole KB)
-SMALL_ITEM_KB = 1
-MEMBERSHIPS = 2
-STANDARD_TRANSITIONS = 9  # Inspect, IsStillThere, IsUsable, Classify, Record, Sort, NeedsThumbnail, Thumbnail, Sorted
-THUMBNAIL_KB = 13  # a 320 px WebP (q78) of a photo: 6-16 KB for the sample photos, 14 KB for a 12 MP JPEG
+IMAGE_ITEM_KB = 1  # the image record: scalars plus the compressed labels/metadata (measured under 1 KB)
+SMALL_ITEM_KB = 1  # the claim on the bytes, an album member
+# Albums per sorted photo: the family rules put a photo in one album (the 8 sample photos: 9 memberships, one
+# photo in none); each further album adds one member item (1 WRU). sorted_photo_requests() takes the number.
+MEMBERSHIPS = 1
+STANDARD_TRANSITIONS = 5  # Classify, IsStillThere, Record, Sort, Sorted
+# The near-duplicate search (photosort.neardup): an index item holds the int8 embedding (~1.9 KB: 2 WRU); a
+# lookup Queries TOP_K partitions, each up to MAX_CANDIDATES items, eventually consistent (0.5 RRU per 4 KB).
+NEAR_INDEX_ITEM_KB = 2
+NEAR_QUERY_KB = 50 * 1.9  # a full partition (MAX_CANDIDATES items of ~1.9 KB); fewer while the library is small
+FIRST_PHOTO_SHARE = 1.0  # share of photos that are no near-duplicate of an earlier one (so get indexed)
 CUSTOM_LABELS_INFERENCE_UNITS = 1
 SAGEMAKER_INSTANCE = "ml.c5.large"
 SAGEMAKER_INSTANCES = 1
 
 
 # ------------------------------------------------------------------------------------------------ inputs
+
+
+def neardup_top_k() -> int:
+    from photosort import neardup  # the layer's own constant: the model follows the code
+
+    return neardup.TOP_K
 
 
 def sampling(path: Path = TEMPLATE) -> tuple[float, float, float]:
@@ -106,6 +124,43 @@ def gsi_item_kb(path: Path = TEMPLATE) -> dict[str, int]:
                 kind = gsi["Projection"]["ProjectionType"]
                 out[gsi["IndexName"]] = IMAGE_ITEM_KB if kind == "ALL" else SMALL_ITEM_KB
     return out
+
+
+def near_duplicates_default(path: Path = TEMPLATE) -> str:
+    """The template's ``NearDuplicates`` default (``off``, ``record`` or ``set-aside``)."""
+    from photosort_local.sam import load_sam_template  # aws-sam-translator: the local extra
+
+    return str(load_sam_template(path)["Parameters"]["NearDuplicates"]["Default"])
+
+
+@dataclass(frozen=True)
+class Requests:
+    """The AWS requests the pipeline makes for one photo (the user's upload PUT not included), and what the
+    DynamoDB writes cost: ``wru`` write units, ``rru`` read units."""
+
+    s3: dict[str, int]
+    dynamodb: dict[str, int]
+    wru: float
+    rru: float
+
+
+def sorted_photo_requests(memberships: int = MEMBERSHIPS, gsis: int = 0) -> Requests:
+    """One sorted photo on the normal path (storage.py, pipeline.py, repository.py), in a warm container.
+
+    S3: Classify's one GET (it inspects and labels from the same bytes), Sort's conditional COPY and its DELETE.
+    DynamoDB: Record's claim UpdateItem, the record PutItem (conditional: a replay finds its record there, so no
+    read first) and a PutItem per album; every item under 1 KB (1 WRU), plus one write unit per GSI entry of the
+    record. No read.
+    """
+    return Requests(
+        s3={"GetObject": 1, "CopyObject": 1, "DeleteObject": 1},
+        dynamodb={"UpdateItem": 1, "PutItem": 1 + memberships},
+        wru=SMALL_ITEM_KB + IMAGE_ITEM_KB + memberships * SMALL_ITEM_KB + gsis * SMALL_ITEM_KB,
+        rru=0.0,
+    )
+
+
+API_CALLS = {"classify": 1, "record": 2 + MEMBERSHIPS, "sort": 2}  # AWS requests per invocation
 
 
 def function_memory(path: Path = TEMPLATE) -> dict[str, int]:
@@ -250,8 +305,12 @@ def estimate(
     memory: dict[str, int] | None = None,
     measured: Measured | None = None,
     state_machine: str = "EXPRESS",
+    near_duplicates: str | None = None,
 ) -> Estimate:
-    """Itemised monthly cost of sorting ``images`` photos with ``backend``."""
+    """Itemised monthly cost of sorting ``images`` photos with ``backend``.
+
+    ``near_duplicates``: the ``NearDuplicates`` setting (default: the template's); ``off`` prices no search.
+    """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {BACKENDS}")
     p = prices or load_prices()
@@ -260,6 +319,8 @@ def estimate(
     mb_per_vcpu = price(p, "lambda", "mb_per_vcpu")
     n = float(images)
     items: list[Item] = []
+    near = near_duplicates_default() if near_duplicates is None else near_duplicates
+    near_duplicates = None if near == "off" else near
 
     def add(service: str, item: str, quantity: float, unit: str, unit_price: float, *, fixed: bool = False) -> None:
         items.append(Item(service, item, quantity, unit, unit_price, quantity * unit_price, fixed))
@@ -269,10 +330,12 @@ def estimate(
     for fn in FUNCTIONS:
         if fn == "classify" and backend == "local":
             durations[fn] = classify_local_ms(mem[fn], m, mb_per_vcpu=mb_per_vcpu)
-        elif fn == "classify":
-            durations[fn] = lambda_duration_ms(REMOTE_CLASSIFY_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu)
-            reads_bytes = backend in ("sagemaker", "bedrock")
-            durations[fn] += REMOTE_CLASSIFY_MS[backend] + (CLASSIFY_IO_MS if reads_bytes else 0.0)
+            durations[fn] += lambda_duration_ms(INSPECT_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu)
+        elif fn == "classify":  # Inspect reads the bytes (CLASSIFY_IO_MS) whatever the backend
+            durations[fn] = lambda_duration_ms(
+                REMOTE_CLASSIFY_CPU_MS + INSPECT_CPU_MS, mem[fn], 0, mb_per_vcpu=mb_per_vcpu
+            )
+            durations[fn] += REMOTE_CLASSIFY_MS[backend] + CLASSIFY_IO_MS
         else:
             durations[fn] = lambda_duration_ms(m.cpu_ms[fn], mem[fn], API_CALLS[fn], mb_per_vcpu=mb_per_vcpu)
     gb_s = sum(mem[fn] / 1024.0 * math.ceil(durations[fn]) / 1000.0 for fn in FUNCTIONS)
@@ -323,52 +386,62 @@ def estimate(
     )
 
     # -- S3
-    classify_gets = 0 if backend in ("rekognition", "custom-labels") else 1
+    req = sorted_photo_requests(MEMBERSHIPS, gsis=len(gsi_item_kb()))
     service_gets = 1 if backend in ("rekognition", "custom-labels") else 0  # Rekognition reads the object itself
-    gets = 1 + 1 + classify_gets + service_gets + 2 + 1  # inspect HEAD+GET, classify GET, sort 2 HEADs, thumbnail GET
-    puts = 1 + 1 + 1  # the upload PUT, sort COPY, thumbnail PUT
+    gets = req.s3["GetObject"] + service_gets
+    puts = 1 + req.s3["CopyObject"]  # the upload PUT, sort COPY
     add(
         "S3",
-        f"PUT/COPY ({puts}/photo: upload PUT, sort COPY, thumbnail PUT)",
+        f"PUT/COPY ({puts}/photo: upload PUT, sort COPY)",
         n * puts / 1000.0,
         "1k requests",
         price(p, "s3", "put_copy_post_list"),
     )
     add(
         "S3",
-        f"GET/HEAD ({gets}/photo: inspect HEAD+GET, classify GET, sort 2 HEAD (the copy is verified by its checksum), "
-        "thumbnail GET)",
+        f"GET ({gets}/photo: Classify's one read, inspect and labels from the same bytes"
+        + (", Rekognition's own read" if service_gets else "")
+        + "; no HEAD: the copy is conditional and verified by its checksum)",
         n * gets / 1000.0,
         "1k requests",
         price(p, "s3", "get_head_select"),
     )
-    add("S3", "DELETE (1/photo, free)", n / 1000.0, "1k requests", price(p, "s3", "delete"))
-    add(
-        "S3",
-        f"thumbnail storage, Standard (~{THUMBNAIL_KB} KB/photo; accumulates month over month)",
-        n * THUMBNAIL_KB / 1024 / 1024,
-        "GB-month",
-        price(p, "s3", "standard_storage_gb_month"),
-    )
+    add("S3", "DELETE (1/photo, free)", n * req.s3["DeleteObject"] / 1000.0, "1k requests", price(p, "s3", "delete"))
 
     # -- DynamoDB
-    gsis = gsi_item_kb()
-    wru = 2 * (IMAGE_ITEM_KB + SMALL_ITEM_KB + MEMBERSHIPS * 2 * SMALL_ITEM_KB) + sum(gsis.values())
     add(
         "DynamoDB",
-        f"write request units ({wru}/photo: transaction x2, {MEMBERSHIPS} albums, {len(gsis)} GSIs "
-        f"{'+'.join(str(v) for v in gsis.values())})",
-        n * wru / 1e6,
+        f"write request units ({req.wru:g}/photo: bytes claim, record under 1 KB, {MEMBERSHIPS} album member; "
+        "no transaction, no GSI)",
+        n * req.wru / 1e6,
         "1M WRU",
         price(p, "dynamodb", "write_request_units"),
     )
     add(
         "DynamoDB",
-        "read request units (1/photo: consistent GetItem)",
-        n / 1e6,
+        f"read request units ({req.rru:g}/photo: no read on the normal path; album items once per warm container)",
+        n * req.rru / 1e6,
         "1M RRU",
         price(p, "dynamodb", "read_request_units"),
     )
+    if near_duplicates:
+        query_rru = neardup_top_k() * 0.5 * math.ceil(NEAR_QUERY_KB / 4)
+        index_wru = FIRST_PHOTO_SHARE * neardup_top_k() * NEAR_INDEX_ITEM_KB
+        add(
+            "DynamoDB",
+            f"near-duplicate search (opt-in, NearDuplicates={near_duplicates}): {neardup_top_k()} Queries "
+            f"({query_rru:g} RRU at full partitions)",
+            n * query_rru / 1e6,
+            "1M RRU",
+            price(p, "dynamodb", "read_request_units"),
+        )
+        add(
+            "DynamoDB",
+            f"near-duplicate index (opt-in): {index_wru:g} WRU per first photo ({neardup_top_k()} items of ~1.9 KB)",
+            n * index_wru / 1e6,
+            "1M WRU",
+            price(p, "dynamodb", "write_request_units"),
+        )
 
     # -- the classifier service
     if backend == "rekognition":
