@@ -326,13 +326,30 @@ def _evaluate(env: Any, component: Any) -> Any:
         env.delete_frame(frame)
 
 
-def _patch_map_run() -> None:
-    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
+def _map_failure(env: Any, error_type: Any, event_type: Any, cause: str) -> Exception:
+    """The engine's failure of a Map state: ``error_type`` (a States.* name) with ``cause``, as moto raises it."""
+    from moto.stepfunctions.parser.api import MapRunFailedEventDetails
     from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
         FailureEvent,
         FailureEventException,
     )
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+    error_name = StatesErrorName(typ=error_type)
+    details = MapRunFailedEventDetails(error=error_name.error_name, cause=cause)
+    return FailureEventException(
+        failure_event=FailureEvent(
+            env=env,
+            error_name=error_name,
+            event_type=event_type,
+            event_details=EventDetails(mapRunFailedEventDetails=details),
+        )
+    )
+
+
+def _patch_map_run() -> None:
+    from moto.stepfunctions.parser.api import HistoryEventType
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
         StatesErrorNameType,
     )
@@ -346,7 +363,6 @@ def _patch_map_run() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.max_concurrency import (
         DEFAULT_MAX_CONCURRENCY_VALUE,
     )
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.eval.program_state import ProgramEnded, ProgramError
 
     original_eval_job = dipw.DistributedItemProcessorWorker._eval_job
@@ -418,20 +434,11 @@ def _patch_map_run() -> None:
                     record.map_state_machine_arn,
                     children,
                 )
-            error_name = StatesErrorName(typ=StatesErrorNameType.StatesExceedToleratedFailureThreshold)
-            raise FailureEventException(
-                failure_event=FailureEvent(
-                    env=env,
-                    error_name=error_name,
-                    event_type=HistoryEventType.MapRunFailed,
-                    event_details=EventDetails(
-                        mapRunFailedEventDetails=MapRunFailedEventDetails(
-                            error=error_name.error_name,
-                            cause=f"The specified tolerated failure threshold was exceeded: "
-                            f"{failed_items} of {item_count} items failed",
-                        )
-                    ),
-                )
+            raise _map_failure(
+                env,
+                StatesErrorNameType.StatesExceedToleratedFailureThreshold,
+                HistoryEventType.MapRunFailed,
+                f"The specified tolerated failure threshold was exceeded: {failed_items} of {item_count} items failed",
             )
         env.stack.append([job.job_output for job in jobs if getattr(job, "photosort_status", "") == "SUCCEEDED"])
 
@@ -483,12 +490,7 @@ def _patch_result_writer() -> None:
 
 # 5 ---------------------------------------------------------------------------------------------------------
 def _patch_manifest_reader() -> None:
-    from moto.stepfunctions.parser.api import HistoryEventType, MapRunFailedEventDetails
-    from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
-        FailureEvent,
-        FailureEventException,
-    )
-    from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+    from moto.stepfunctions.parser.api import HistoryEventType
     from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
         StatesErrorNameType,
     )
@@ -497,7 +499,6 @@ def _patch_manifest_reader() -> None:
         ResourceOutputTransformer,
     )
     from moto.stepfunctions.parser.asl.component.state.exec.state_map.item_reader.reader_config import input_type
-    from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
     from moto.stepfunctions.parser.asl.utils.boto_client import boto_client_for
 
     original_init = input_type.InputType.__init__
@@ -518,18 +519,11 @@ def _patch_manifest_reader() -> None:
             try:
                 items = inventory_items(s3, manifest_text, reader_config.get("MaxItemsValue"))
             except (InventoryManifestError, KeyError) as exc:
-                error_name = StatesErrorName(typ=StatesErrorNameType.StatesItemReaderFailed)
-                raise FailureEventException(
-                    failure_event=FailureEvent(
-                        env=env,
-                        error_name=error_name,
-                        event_type=HistoryEventType.TaskFailed,
-                        event_details=EventDetails(
-                            mapRunFailedEventDetails=MapRunFailedEventDetails(
-                                error=error_name.error_name, cause=f"S3 Inventory manifest: {exc}"
-                            )
-                        ),
-                    )
+                raise _map_failure(
+                    env,
+                    StatesErrorNameType.StatesItemReaderFailed,
+                    HistoryEventType.TaskFailed,
+                    f"S3 Inventory manifest: {exc}",
                 ) from exc
             env.stack.append(items)
 
