@@ -1,4 +1,5 @@
-"""Benchmark: the Thumbnail step's work on a 12-megapixel photo (the same JPEG as ``bench preprocess``).
+"""Benchmark: making a thumbnail of a 12-megapixel photo, as the albums API does on a photo's first view (the
+same JPEG as ``bench preprocess``).
 
 * shipped (``photosort.thumbnails.make_thumbnail``: ``imaging.load_rgb`` with a 320 px draft, so the JPEG is
   DCT-scaled while it is decoded, then LANCZOS to 320 px and WebP q78) vs a naive full decode + EXIF transpose +
@@ -69,7 +70,7 @@ def run() -> tuple[list[Result], dict[str, Any]]:
             name="thumbnail: 12 MP PNG -> 320 px WebP (full decode, box-reduce)",
             figure=t2["png"].median_ms,
             unit="ms/image",
-            target="reported (sizes the Thumbnail function's 1024 MB)",
+            target="reported (sizes the albums API function's 1024 MB)",
             details={"png": t2["png"].as_dict(), "png_bytes": len(png)},
         ),
     )

@@ -39,3 +39,9 @@ def test_near_duplicates_are_off_by_default_and_priced_when_on() -> None:
     near = [i for i in on.items if "near-duplicate" in i.item]
     assert len(near) == 2 and all("opt-in" in i.item for i in near)
     assert _items(on)["DynamoDB"] == pytest.approx(off["DynamoDB"] + sum(i.cost for i in near))
+
+
+def test_the_settings_default_for_near_duplicates_is_the_templates() -> None:
+    from photosort.settings import Settings
+
+    assert Settings.model_fields["near_duplicates"].default.value == model.near_duplicates_default() == "off"

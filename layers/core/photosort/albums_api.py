@@ -2,7 +2,8 @@
 
 The handler (functions/api/app.py) only routes. Everything here goes through :class:`Repository`'s public
 reads, so it follows whatever item design the table has. URLs are presigned GETs that expire after
-``url_ttl`` seconds; originals are signed only under the album prefixes (the role may read nothing else).
+``url_ttl`` seconds; originals are signed only under the album and inventory prefixes (the role also reads
+unsorted/, only to make a thumbnail on first view).
 """
 
 from __future__ import annotations

@@ -61,7 +61,7 @@ class Settings(BaseModel):
     duplicate_policy: DuplicatePolicy = Field(DuplicatePolicy.SET_ASIDE, alias=env.DUPLICATE_POLICY)
     label_head: str | None = Field(None, alias=env.LABEL_HEAD)
     label_head_max_age: int = Field(300, ge=0, le=86400, alias=env.LABEL_HEAD_MAX_AGE)
-    near_duplicates: NearDuplicatePolicy = Field(NearDuplicatePolicy.RECORD, alias=env.NEAR_DUPLICATES)
+    near_duplicates: NearDuplicatePolicy = Field(NearDuplicatePolicy.OFF, alias=env.NEAR_DUPLICATES)  # as template.yaml
     near_duplicate_threshold: float = Field(0.8, gt=0, le=1, alias=env.NEAR_DUPLICATE_THRESHOLD)
     bucket_name: str | None = Field(None, alias=env.BUCKET_NAME)
     state_machine_arn: str | None = Field(None, alias=env.STATE_MACHINE_ARN)
