@@ -11,7 +11,7 @@ import pytest
 
 from photosort import backfill, routing
 from photosort.errors import ConfigurationError, StoreBusyError
-from photosort.models import CollectionKind, ImageRecord, Label, Membership, Status
+from photosort.models import MAX_MODEL_VERSION, CollectionKind, ImageRecord, Label, Membership, Status
 from photosort.repository import Repository
 from tests.support.tables import moto_repository
 
@@ -246,7 +246,7 @@ def test_a_backend_without_a_model_version_is_current_by_name() -> None:
 
 def test_the_current_version_is_capped_as_the_record_is() -> None:
     long = "m" * 100 + "+head:" + "h" * 63 + "@aaaaaaaaaaaa"
-    record = _record([("Cat", 91.0)], model_version=long[: backfill.MODEL_VERSION_CAP])
+    record = _record([("Cat", 91.0)], model_version=long[:MAX_MODEL_VERSION])
     assert backfill.current_version(_Backend(labels_version=long)) == long[:128]  # type: ignore[arg-type]
     assert backfill.is_current(record, _Backend(labels_version=long))  # type: ignore[arg-type]
 

@@ -50,6 +50,7 @@ from photosort.errors import (
     StoreBusyError,
 )
 from photosort.models import (
+    MAX_MODEL_VERSION,
     Classification,
     Decision,
     FailureInfo,
@@ -419,14 +420,11 @@ def save_rerouted(repo: Repository, old: ImageRecord, new: ImageRecord) -> None:
 
 
 # -- reclassify ---------------------------------------------------------------------------------------------------
-MODEL_VERSION_CAP = 128  # Classification.capped() cuts a model version to this many characters
-
-
 def current_version(backend: Classifier) -> str | None:
     """The model version a classification by ``backend`` would record now: its model's, and for the local backend
     the few-shot head applied now (``labels_version``: the head is re-read when it changes), or None."""
     version = getattr(backend, "labels_version", None) or getattr(backend, "model_version", None)
-    return None if version is None else str(version)[:MODEL_VERSION_CAP]
+    return None if version is None else str(version)[:MAX_MODEL_VERSION]
 
 
 def is_current(record: ImageRecord, backend: Classifier) -> bool:

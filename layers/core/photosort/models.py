@@ -134,6 +134,7 @@ MAX_LABELS = 50
 MAX_LABEL_NAME_BYTES = 64  # UTF-8 bytes of a label, parent or category name
 MAX_LABEL_PARENTS = 8  # rules match parents too: Rekognition gives up to ~5 (Golden Retriever -> ... -> Animal)
 MAX_LABEL_CATEGORIES = 3
+MAX_MODEL_VERSION = 128  # characters of a model version a record keeps
 
 
 def _cut(text: str) -> str:
@@ -171,7 +172,8 @@ class Classification(_Model):
     embedding: Embedding | None = None
 
     def capped(self) -> Classification:
-        """At most MAX_LABELS labels, every name cut to MAX_LABEL_NAME_BYTES, at most 8 parents and 3 categories."""
+        """At most MAX_LABELS labels, every name cut to MAX_LABEL_NAME_BYTES, at most 8 parents and 3 categories; the
+        model version cut to MAX_MODEL_VERSION characters."""
         labels = tuple(
             label.model_copy(
                 update={
@@ -182,7 +184,7 @@ class Classification(_Model):
             )
             for label in self.labels[:MAX_LABELS]
         )
-        return self.model_copy(update={"labels": labels, "model_version": self.model_version[:128]})
+        return self.model_copy(update={"labels": labels, "model_version": self.model_version[:MAX_MODEL_VERSION]})
 
     faces: tuple[Face, ...] | None = None
     """The faces found, most confident first; None when the backend does not detect faces."""
