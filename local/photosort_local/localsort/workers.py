@@ -208,12 +208,13 @@ class StackWorker:
         from moto.dynamodb.models.dynamo_type import DynamoType
 
         from photosort import thumbnails
+        from photosort.repository import image_key
         from photosort_local.moto_speed import partition_items
 
         self._delete_object(record.destination_key)
         self._delete_object(thumbnails.thumbnail_key(record.image_id))
         table = self._stack.table
-        self._ddb_backend.delete_item(table, {"PK": {"S": f"IMAGE#{record.image_id}"}, "SK": {"S": "IMAGE"}})
+        self._ddb_backend.delete_item(table, image_key(record.image_id))
         image_id = DynamoType({"S": record.image_id})
         for membership in record.memberships:
             entries = partition_items(
