@@ -21,7 +21,7 @@ from urllib.parse import quote, unquote_plus, urlencode
 
 from botocore.exceptions import ClientError
 
-from photosort.errors import DestinationConflictError, SourceChangedError
+from photosort.errors import DestinationConflictError, PhotosortError, SourceChangedError
 from photosort.models import MoveResult, ObjectRef, SourceHeaders
 
 SHA_META = "photosort-sha256"
@@ -209,11 +209,9 @@ def move(
     bucket = source.bucket
     headers, size = source.headers, source.size
     if headers is None:
-        src = head(s3, bucket, source.key, source.version_id)
+        src = _same_source(s3, source)
         if src is None:
             return _replayed(s3, source, destination_key, sha256, size)
-        if source.etag and _etag(src.get("ETag")) != source.etag:
-            raise SourceChangedError(f"s3://{bucket}/{source.key} was replaced since the event was sent")
         headers, size = source_headers(src), int(src["ContentLength"])
     copy_source: dict[str, str] = {"Bucket": bucket, "Key": source.key}
     if source.version_id:
@@ -250,11 +248,7 @@ def move(
         # The destination exists, or the source no longer holds the bytes Inspect hashed (S3 says 412 to both).
         if _verified(s3, bucket, destination_key, sha256, size):
             return _finish_replay(s3, source, destination_key)
-        if head(s3, bucket, destination_key) is not None:
-            raise DestinationConflictError(
-                f"s3://{bucket}/{destination_key} already holds a different object; refusing to overwrite it"
-            ) from exc
-        raise SourceChangedError(f"s3://{bucket}/{source.key} changed during the move") from exc
+        raise _not_moved(s3, source, destination_key, "changed during the move") from exc
     # S3 computed the copy's SHA-256 (ChecksumAlgorithm) and returned it: equal to the hash of the bytes Inspect read
     # (and CopySourceIfMatch pinned the source to them), the copy is verified without another request.
     if copied != _checksum(sha256) and not _verified(s3, bucket, destination_key, sha256, size):
@@ -269,19 +263,29 @@ def _replayed(s3: Any, source: ObjectRef, destination_key: str, sha256: str, siz
     """The source is gone: done if the destination holds the verified copy, else a conflict or a changed photo."""
     if _verified(s3, source.bucket, destination_key, sha256, size):
         return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
+    raise _not_moved(s3, source, destination_key, "is gone and no verified copy exists")
+
+
+def _not_moved(s3: Any, source: ObjectRef, destination_key: str, why: str) -> PhotosortError:
+    """Why an unverified move stops: the destination holds a different object, else the source ``why``."""
     if head(s3, source.bucket, destination_key) is not None:
-        raise DestinationConflictError(
+        return DestinationConflictError(
             f"s3://{source.bucket}/{destination_key} already holds a different object; refusing to overwrite it"
         )
-    raise SourceChangedError(f"s3://{source.bucket}/{source.key} is gone and no verified copy exists")
+    return SourceChangedError(f"s3://{source.bucket}/{source.key} {why}")
+
+
+def _same_source(s3: Any, source: ObjectRef) -> dict[str, Any] | None:
+    """The source's HeadObject, None if it is gone; SourceChangedError if it is no longer the upload of the event."""
+    src = head(s3, source.bucket, source.key, source.version_id)
+    if src is not None and source.etag and _etag(src.get("ETag")) != source.etag:
+        raise SourceChangedError(f"s3://{source.bucket}/{source.key} was replaced since the event was sent")
+    return src
 
 
 def _finish_replay(s3: Any, source: ObjectRef, destination_key: str) -> MoveResult:
     """The destination holds the verified copy already: delete the source if it is still the same upload."""
-    src = head(s3, source.bucket, source.key, source.version_id)
-    if src is None:
+    if _same_source(s3, source) is None:
         return MoveResult(source_key=source.key, destination_key=destination_key, moved=False, already_done=True)
-    if source.etag and _etag(src.get("ETag")) != source.etag:
-        raise SourceChangedError(f"s3://{source.bucket}/{source.key} was replaced since the event was sent")
     s3.delete_object(Bucket=source.bucket, Key=source.key)
     return MoveResult(source_key=source.key, destination_key=destination_key, moved=True)
