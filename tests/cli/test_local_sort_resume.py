@@ -159,7 +159,8 @@ def test_kill_9_mid_run_then_resume_loses_and_duplicates_nothing(cli, tmp_path: 
     results = _json_lines(resumed.out)
     assert [r["source"] for r in results] == [str(p) for p in inputs]
     statuses = [r["status"] for r in results]
-    assert statuses.count("duplicate") == 1 and statuses.count("rejected") == 1 and "failed" not in statuses
+    failed = [(r["source"], r["reason"]) for r in results if r["status"] == "failed"]
+    assert statuses.count("duplicate") == 1 and statuses.count("rejected") == 1 and not failed, failed
     # every photo once, nothing else (a copy of bytes sorted before the kill is reported, not written again)
     assert _written(out) == {r["destination"] for r in results if r["destination"]}
     assert sum(r["destination"] is None for r in results) <= 1

@@ -1,5 +1,9 @@
-"""The local sort job: every input hashed, known bytes skipped, the rest routed by hash to a worker through a
-bounded window, and each photo placed in ``--out`` and recorded as soon as its execution ends.
+"""The local sort job: every input hashed, known bytes skipped, the rest handed to the least busy worker through
+a bounded window, and each photo placed in ``--out`` and recorded as soon as its execution ends.
+
+A copy of bytes that are in flight waits until their photo is recorded, then is known like any other (reported
+as a duplicate, not written again); if that photo failed, the copy is sorted in its place. Two executions of
+the same bytes never run at once, so none waits on the other's claim (see ``Repository.claim``).
 
 Memory is bounded by the window (``jobs x WINDOW`` photos in flight), not by the library: nothing per photo is
 kept once its outcome has been emitted.
@@ -8,7 +12,7 @@ kept once its outcome has been emitted.
 from __future__ import annotations
 
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,6 +129,8 @@ class SortJob:
     _pool: Pool | None = None
     _inflight: list[int] = field(default_factory=list)
     _tasks: dict[int, tuple[Upload, str]] = field(default_factory=dict)
+    _copies: dict[str, list[tuple[int, Upload]]] = field(default_factory=dict)  # sha in flight -> copies waiting
+    _released: deque[tuple[int, Upload, str]] = field(default_factory=deque)  # copies whose original is done
 
     def run(self, uploads: Sequence[Upload], emit: Emit) -> Summary:
         started = time.monotonic()
@@ -134,8 +140,11 @@ class SortJob:
             try:
                 for seq, upload in enumerate(uploads):
                     self._one(state, seq, upload, ordered)
-                while any(self._inflight):
-                    self._collect(state, ordered)
+                    self._dispatch_released(state, ordered)
+                while any(self._inflight) or self._released:
+                    if any(self._inflight):
+                        self._collect(state, ordered)
+                    self._dispatch_released(state, ordered)
             finally:
                 if self._pool is not None:
                     self._pool.close()
@@ -154,20 +163,37 @@ class SortJob:
                 skipped=False,
             )
             return
+        self._dispatch(state, seq, upload, sha, ordered, released=False)
+
+    def _dispatch(
+        self, state: SortState, seq: int, upload: Upload, sha: str, ordered: _InOrder, *, released: bool
+    ) -> None:
+        """Report known bytes, hold back a copy of bytes in flight, or hand the photo to the least busy worker
+        once one has room (no worker waits idle behind another's large photo)."""
         known = state.known(sha, str(upload.path.resolve()))
         if known is not None:
             record, path = known
             if self.mode is Mode.MOVE and path == str(upload.path.resolve()):
                 state.complete_move(record, upload.path)  # an earlier move stopped between copy and delete
-            self._done(ordered, seq, _known_outcome(upload, record, path), skipped=True)
+            # a copy held back in this run is this run's duplicate; bytes known before it are already sorted
+            self._done(ordered, seq, _known_outcome(upload, record, path), skipped=not released)
+            return
+        if sha in self._copies:
+            self._copies[sha].append((seq, upload))
             return
         pool = self._start()
-        worker = int(sha[:8], 16) % pool.jobs  # the same bytes always meet in the same stack
-        while self._inflight[worker] >= self.window:
+        while min(self._inflight) >= self.window:
             self._collect(state, ordered)
+        worker = min(range(pool.jobs), key=self._inflight.__getitem__)
         self._tasks[seq] = (upload, sha)
+        self._copies[sha] = []
         self._inflight[worker] += 1
         pool.submit(worker, Task(seq=seq, key=upload.key, path=str(upload.path), sha256=sha))
+
+    def _dispatch_released(self, state: SortState, ordered: _InOrder) -> None:
+        while self._released:
+            seq, upload, sha = self._released.popleft()
+            self._dispatch(state, seq, upload, sha, ordered, released=True)
 
     def _start(self) -> Pool:
         if self._pool is None:  # only when there is something to sort: a re-run with nothing new starts no stack
@@ -191,6 +217,12 @@ class SortJob:
 
     def _handle(self, state: SortState, result: Result, ordered: _InOrder) -> None:
         upload, sha = self._tasks.pop(result.seq)
+        try:
+            self._record(state, result, upload, sha, ordered)
+        finally:  # recorded or not, its copies go on: known now, or sorted in its place
+            self._released.extend((seq, copy, sha) for seq, copy in self._copies.pop(sha))
+
+    def _record(self, state: SortState, result: Result, upload: Upload, sha: str, ordered: _InOrder) -> None:
         if result.record is None:
             self._done(ordered, result.seq, _failed(upload, result.error or "failed", uploaded=True), skipped=False)
             return

@@ -4,8 +4,7 @@ engine, the real handlers) and sorts the photos it is handed, a few at a time.
 A photo is uploaded under ``incoming/``, which starts its execution exactly as on AWS; when the execution ends,
 the worker reads the photo's record from the stack's table and sends it back, then deletes what the stack still
 holds of it (the sorted object, its thumbnail, its record and album entries, the finished execution), so a
-worker's memory does not grow with the library. The hash claims stay: two copies of the same bytes are routed
-to the same worker, whose table then records the second as a duplicate, as the deployed stack would.
+worker's memory does not grow with the library. The hash claims stay (a few small items per photo).
 
 ``--jobs 1`` runs the worker in the calling process (:class:`InlineWorker`); more jobs run one process each
 (:class:`ProcessWorker`), so executions use every core.
