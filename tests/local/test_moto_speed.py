@@ -1,4 +1,4 @@
-"""The speed adapters 13-15 (``photosort_local.moto_speed``): moto answers the same, with less work."""
+"""The speed adapters 13-22 (``photosort_local.moto_speed``): moto answers the same, with less work."""
 
 from __future__ import annotations
 
@@ -300,3 +300,97 @@ def test_dynamodb_items_serialise_as_moto_serialises_them(table: Any, monkeypatc
         "labels": RICH_ITEM["labels"],
         "blob": RICH_ITEM["blob"],
     }
+
+
+TEMPLATE_WITH_SHORT_TAGS = """
+Parameters:
+  Stage: {Type: String, Default: "yes"}
+Resources:
+  Queue:
+    Type: AWS::SQS::Queue
+    Properties:
+      QueueName: !Sub "${AWS::StackName}-q"
+      Tags: [{Key: stage, Value: !Ref Stage}, {Key: n, Value: 1e5}, {Key: on, Value: on}]
+Outputs:
+  Arn: {Value: !GetAtt Queue.Arn}
+  Both: {Value: !Join ["-", [!GetAtt [Queue, QueueName], !Select [0, !GetAZs ""]]]}
+"""
+
+
+@pytest.mark.parametrize("kind", ["yaml", "json", "stack", "broken"])
+def test_moto_reads_a_template_body_as_its_own_loader_does(kind: str) -> None:
+    import json
+
+    from moto.cloudformation.models import Stack
+
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    parse = Stack.parse_template
+    original = parse.__wrapped__
+    if kind == "stack":  # the stack's own template, as the embedded stack sends it
+        from pathlib import Path
+
+        body = (Path(__file__).parents[2] / "template.yaml").read_text(encoding="utf-8")
+    else:
+        body = {"yaml": TEMPLATE_WITH_SHORT_TAGS, "json": json.dumps({"A": [1, 2.5, "x"], "B": {"Ref": "C"}})}.get(
+            kind, "{not: [yaml"
+        )
+    if kind == "broken":
+        with pytest.raises(json.JSONDecodeError):
+            original(body)
+        with pytest.raises(json.JSONDecodeError):
+            parse(body)
+        return
+    # repr: moto's tag constructor leaves the items of a list-form !GetAtt as YAML nodes (equal only by identity)
+    assert repr(parse(body)) == repr(original(body))
+    assert parse(body)  # and it read something
+
+
+def test_the_sam_template_reads_as_samtranslator_reads_it() -> None:
+    from pathlib import Path
+
+    from samtranslator.yaml_helper import yaml_parse
+
+    from photosort_local.sam import load_sam_template
+
+    path = Path(__file__).parents[2] / "template.yaml"
+    ours = load_sam_template(path)
+    assert ours == yaml_parse(path.read_text(encoding="utf-8"))
+    assert ours["Resources"] and "Fn::Sub" in json_text(ours)  # short tags read as their long forms
+
+
+def json_text(data: Any) -> str:
+    import json
+
+    return json.dumps(data)
+
+
+def test_moto_finds_a_response_class_s_methods_as_before_and_sees_new_ones(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.core import responses
+    from moto.s3.responses import S3Response
+
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    names = responses.method_names_from_class
+    assert names(S3Response) == names.__wrapped__(S3Response)
+    assert "put_object" in names(S3Response) and "an_action_added_later" not in names(S3Response)
+    monkeypatch.setattr(S3Response, "an_action_added_later", lambda self: None, raising=False)
+    assert "an_action_added_later" in names(S3Response)
+    assert names(S3Response) == names.__wrapped__(S3Response)
+
+
+def test_botocore_user_agent_components_are_sanitised_as_before() -> None:
+    from botocore import useragent
+
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    cached = useragent.sanitize_user_agent_string_component
+    for raw in ("Boto3", "1.40.1", "md/arch#x86_64", "m/A,B,Z", "spaces and (parens)", "ünïcode", ""):
+        for allow_hash in (True, False):
+            assert cached(raw, allow_hash) == cached.__wrapped__(raw, allow_hash)
+    before = cached.cache_info().hits
+    cached("md/arch#x86_64", True)
+    assert cached.cache_info().hits == before + 1

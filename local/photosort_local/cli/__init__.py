@@ -15,51 +15,52 @@ and the real handlers, in this process. Exit codes: 0 done (rejected photos incl
 (a broken stack, an AWS error, an unknown album, an unreadable file for ``classify``), 2 a usage error.
 
 Adding a command: write a module in this package with ``add_parser(subcommands)`` (which registers its
-parser with ``set_defaults(run=run)``) and ``run(args) -> int``, and add it to :data:`COMMANDS`.
+parser with ``set_defaults(run=run)``) and ``run(args) -> int``, and add its name to :data:`COMMAND_MODULES`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from photosort_local.cli.common import PROG, CliError, quiet_libraries
 
-from photosort.errors import ConfigurationError, PhotosortError
-from photosort_local import devset
-from photosort_local.checkout import CheckoutError
-from photosort_local.cli import (
-    albums,
-    backfill,
-    classify,
-    cost,
-    demo,
-    evaluate,
-    labels,
-    local,
-    near_duplicates,
-    replay_dlq,
-)
-from photosort_local.cli.common import PROG, CliError, Command, quiet_libraries
+if TYPE_CHECKING:
+    from photosort_local.cli.common import Command
 
 LOCAL_EXTRA = frozenset({"moto", "samtranslator", "yaml", "tqdm", "matplotlib", "skimage", "sklearn", "werkzeug"})
 """Top-level modules of the ``local`` extra: the embedded stack, the rules loader, the progress bar, the plots."""
 
-COMMANDS: tuple[Command, ...] = (
-    demo,
-    local,
-    albums,
-    classify,
-    evaluate,
-    cost,
-    replay_dlq,
-    backfill,
-    labels,
-    near_duplicates,
-    devset,
+COMMAND_MODULES: tuple[str, ...] = (
+    "photosort_local.cli.demo",
+    "photosort_local.cli.local",
+    "photosort_local.cli.albums",
+    "photosort_local.cli.classify",
+    "photosort_local.cli.evaluate",
+    "photosort_local.cli.cost",
+    "photosort_local.cli.replay_dlq",
+    "photosort_local.cli.backfill",
+    "photosort_local.cli.labels",
+    "photosort_local.cli.near_duplicates",
+    "photosort_local.devset",
 )
-"""Every command module, in the order ``photosort --help`` lists them."""
+"""Every command module, in the order ``photosort --help`` lists them. They are imported when the parser is
+built, not with this package: a process that only needs a helper of the CLI (a sort worker, say, which
+multiprocessing starts by importing the ``photosort`` script's module) does not pay for every command."""
+
+
+def commands() -> tuple[Command, ...]:
+    """The command modules, imported."""
+    return tuple(importlib.import_module(name) for name in COMMAND_MODULES)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "COMMANDS":
+        return commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Start with: {PROG} demo",
     )
     subcommands = parser.add_subparsers(title="commands", metavar="COMMAND", dest="command", required=True)
-    for command in COMMANDS:
+    for command in commands():
         command.add_parser(subcommands)
     return parser
 
@@ -80,6 +81,11 @@ def _fail(message: str, code: int) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from photosort.errors import ConfigurationError, PhotosortError
+    from photosort_local.checkout import CheckoutError
+
     quiet_libraries()
     args = build_parser().parse_args(argv)
     try:

@@ -59,9 +59,9 @@ def add_parser(subcommands: Any) -> None:
 
 def few_shot_available() -> bool:
     """True when this photosort has ``photosort labels train`` (few-shot heads from a folder)."""
-    from photosort_local.cli import COMMANDS
+    from photosort_local.cli import COMMAND_MODULES
 
-    return any(command.__name__.rsplit(".", 1)[-1] == "labels" for command in COMMANDS)  # type: ignore[attr-defined]
+    return "photosort_local.cli.labels" in COMMAND_MODULES
 
 
 def _cache_path(args: argparse.Namespace) -> Path | None:
