@@ -240,3 +240,44 @@ def test_every_class_parent_is_a_general_label_with_consistent_parents() -> None
         for p in parents:
             assert set(general[p]) <= set(parents)
     assert "Person" not in general
+
+
+def test_inspect_s_frame_gives_the_same_answer_as_the_bytes_and_is_decoded_once(
+    classifier, results, sample_photo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from photosort import imaging
+
+    ref = ObjectRef(bucket="b", key="k", size=1)
+    for name in ALL_PHOTOS:
+        data = sample_photo(name)
+        metadata, decoded = imaging.inspect_and_decode(
+            data, max_pixels=classifier.limits.max_pixels, draft_size=classifier.decode_size
+        )
+
+        def no_bytes() -> bytes:
+            raise AssertionError("the bytes were read again")
+
+        decodes: list[object] = []
+        original = imaging._decode
+        monkeypatch.setattr(imaging, "_decode", lambda *a: decodes.append(a) or original(*a))
+        got = classifier.classify(ImageInput(ref=ref, metadata=metadata, fetch=no_bytes, decoded=decoded))
+        monkeypatch.setattr(imaging, "_decode", original)
+        assert got == results[name], name
+        assert decodes == []
+
+
+def test_a_frame_decoded_under_a_looser_limit_or_at_another_size_is_not_used(classifier, sample_photo) -> None:
+    from photosort import imaging
+
+    data = sample_photo("coffee")
+    ref = ObjectRef(bucket="b", key="k", size=len(data))
+    for max_pixels, size in ((classifier.limits.max_pixels + 1, classifier.decode_size), (10**8, (64, 64))):
+        metadata, decoded = imaging.inspect_and_decode(data, max_pixels=max_pixels, draft_size=size)
+        reads: list[int] = []
+
+        def fetch() -> bytes:
+            reads.append(1)
+            return data
+
+        classifier.classify(ImageInput(ref=ref, metadata=metadata, fetch=fetch, decoded=decoded))
+        assert reads == [1]  # it decoded the bytes itself, under its own limit and at its own size

@@ -544,3 +544,55 @@ def test_a_png_cut_short_after_a_whole_chunk_is_a_named_rejection() -> None:
     ihdr_end = 8 + 12 + 13  # signature, then the IHDR chunk (13 data bytes)
     error = rejected(data[: ihdr_end + 5])  # five stray bytes: too few for another chunk header
     assert error.reason in (RejectionReason.TRUNCATED_IMAGE, RejectionReason.CORRUPT_IMAGE)
+
+
+def _apng(frames: list[Image.Image]) -> bytes:
+    return encode(frames[0], "PNG", save_all=True, append_images=frames[1:], duration=50)
+
+
+def _decode_once_cases() -> list[tuple[str, bytes]]:
+    gradient = Image.linear_gradient("L").resize((640, 480))
+    rgb = Image.merge("RGB", (gradient, gradient.rotate(90), gradient.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    rotated = Image.Exif()
+    rotated[imaging._EXIF_ORIENTATION] = 6
+    palette = rgb.convert("P", palette=Image.Palette.ADAPTIVE)
+    rgba = rgb.convert("RGBA")
+    rgba.putalpha(gradient)
+    return [
+        ("big jpeg (1/2 scale)", encode(rgb, "JPEG", quality=90)),
+        ("jpeg that 1/8 would undersize", encode(rgb.resize((1200, 900)), "JPEG")),
+        ("small jpeg", encode(rgb.resize((60, 45)), "JPEG")),
+        ("rotated jpeg", encode(rgb, "JPEG", exif=rotated.tobytes())),
+        ("cmyk jpeg", encode(rgb.convert("CMYK"), "JPEG")),
+        ("grey jpeg", encode(gradient, "JPEG")),
+        ("rgba png", encode(rgba, "PNG")),
+        ("16-bit png", encode(gradient.convert("I;16"), "PNG")),
+        ("palette png with transparency", encode(palette, "PNG", transparency=0)),
+        ("animated gif", encode(palette, "GIF", save_all=True, append_images=[palette.rotate(180)], loop=0)),
+        ("animated png", _apng([rgb, rgb.rotate(180), rgb.transpose(Image.Transpose.FLIP_TOP_BOTTOM)])),
+        ("webp", encode(rgb, "WEBP", quality=80)),
+        ("tiff", encode(rgb, "TIFF")),
+    ]
+
+
+@pytest.mark.parametrize(("name", "data"), _decode_once_cases(), ids=lambda v: v if isinstance(v, str) else "")
+def test_the_frame_inspect_decodes_makes_the_same_pixels_as_load_rgb(name: str, data: bytes) -> None:
+    draft = (256, 256)
+    metadata, decoded = imaging.inspect_and_decode(data, max_pixels=10**7, draft_size=draft)
+    assert metadata == imaging.inspect_image(data, max_pixels=10**7)
+    assert (decoded.draft_size, decoded.max_pixels) == (draft, 10**7)
+    ours = imaging.rgb_from(decoded.image, draft)
+    theirs = imaging.load_rgb(data, max_pixels=10**7, draft_size=draft)
+    assert (ours.mode, ours.size) == (theirs.mode, theirs.size)
+    assert ours.tobytes() == theirs.tobytes(), name
+
+
+def test_inspect_still_catches_truncation_at_the_classifier_s_size() -> None:
+    gradient = Image.linear_gradient("L").resize((800, 600))
+    whole = encode(Image.merge("RGB", (gradient, gradient, gradient)), "JPEG")
+    with pytest.raises(ImageUnusableError) as caught:
+        imaging.inspect_and_decode(whole[: len(whole) * 2 // 3], max_pixels=10**7, draft_size=(256, 256))
+    assert caught.value.reason is RejectionReason.TRUNCATED_IMAGE
+    with pytest.raises(ImageUnusableError) as bomb:
+        imaging.inspect_and_decode(whole, max_pixels=800 * 600 - 1, draft_size=(256, 256))
+    assert bomb.value.reason is RejectionReason.DECOMPRESSION_BOMB

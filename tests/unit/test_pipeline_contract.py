@@ -191,6 +191,38 @@ def test_inspect_and_classify_reads_the_bytes_once_and_labels_what_it_inspected(
     assert len(analysis.classification.labels) == MAX_LABELS  # capped, as Classify always did
 
 
+class Decodes(Reads):
+    """A backend that decodes the pixels itself, at a size it names (as the local one does)."""
+
+    decode_size = (16, 16)
+
+    def classify(self, image: Any) -> Classification:
+        self.decoded = image.decoded
+        return super().classify(image)
+
+
+def test_inspect_hands_its_decoded_frame_to_a_backend_that_names_its_size(s3: Any) -> None:
+    from photosort import imaging
+
+    data = png()
+    ref, _ = put(s3, "incoming/one.png", data)
+    decodes, sends = Decodes(), Decodes()
+    sends.decode_size = None  # type: ignore[assignment]
+
+    pipeline.inspect_and_classify(s3, decodes, ref, RECEIVED, settings(max_image_pixels=5000))
+    pipeline.inspect_and_classify(s3, sends, ref, RECEIVED, settings())
+
+    decoded = decodes.decoded
+    assert decoded is not None and (decoded.draft_size, decoded.max_pixels) == ((16, 16), 5000)
+    expected = imaging.load_rgb(data, max_pixels=5000, draft_size=(16, 16))
+    assert imaging.rgb_from(decoded.image, (16, 16)).tobytes() == expected.tobytes()
+    assert sends.decoded is None  # a backend that names no size decodes (or sends) the bytes itself
+    rejected_ref, _ = put(s3, "incoming/broken.png", b"not an image at all")
+    decodes.decoded = "unchanged"
+    pipeline.inspect_and_classify(s3, decodes, rejected_ref, RECEIVED, settings())
+    assert decodes.decoded == "unchanged"  # an unusable upload reaches no backend
+
+
 def test_an_unusable_or_gone_upload_is_not_classified(s3: Any) -> None:
     ref, _ = put(s3, "incoming/broken.png", b"not an image at all")
     backend = Reads()

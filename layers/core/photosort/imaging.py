@@ -21,6 +21,7 @@ import warnings
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from io import BytesIO
 from typing import TYPE_CHECKING
@@ -286,17 +287,39 @@ def _text(value: object) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """The first frame as :func:`inspect_and_decode` decoded it: what ``load_rgb(data, max_pixels=max_pixels,
+    draft_size=draft_size)`` decodes before turning it upright and RGB (see :func:`rgb_from`)."""
+
+    image: Image
+    draft_size: tuple[int, int]
+    max_pixels: int
+
+
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageMetadata:
     """Fully validate ``data`` as an image and extract its metadata, or raise ImageUnusableError."""
+    return _inspect(data, max_pixels, None)[0]
+
+
+def inspect_and_decode(data: bytes, *, max_pixels: int, draft_size: tuple[int, int]) -> tuple[ImageMetadata, Decoded]:
+    """:func:`inspect_image`, decoding the first frame as ``load_rgb(..., draft_size=draft_size)`` would, and
+    keeping it: a classifier that would decode the same bytes at that size takes it instead (one decode)."""
+    metadata, img = _inspect(data, max_pixels, draft_size)
+    return metadata, Decoded(image=img, draft_size=draft_size, max_pixels=max_pixels)
+
+
+def _inspect(data: bytes, max_pixels: int, draft_size: tuple[int, int] | None) -> tuple[ImageMetadata, Image]:
     img = _open(data, max_pixels)
     fmt = "HEIF" if img.format in ("HEIF", "AVIF") else str(img.format)
     width, height, mode = img.width, img.height, img.mode
     with _guard(fmt):  # counting frames reads every frame header (and Pillow checks each frame's size)
         frames = max(1, int(getattr(img, "n_frames", 1) or 1))
-    # Draft to about 1/8 scale: the whole entropy-coded stream is still parsed, so truncation is caught.
-    # Decode before reading EXIF: for PNG, getexif() decodes the image itself to look for a trailing eXIf
-    # chunk, and a decode error swallowed there would leave a half-decoded image that passes.
-    _decode(img, (max(1, width // 8), max(1, height // 8)), max_pixels)
+    # Draft to about 1/8 scale unless a size is asked for: the whole entropy-coded stream is parsed at any
+    # scale, so truncation is caught. Decode before reading EXIF: for PNG, getexif() decodes the image itself
+    # to look for a trailing eXIf chunk, and a decode error swallowed there would leave a half-decoded image
+    # that passes.
+    _decode(img, draft_size or (max(1, width // 8), max(1, height // 8)), max_pixels)
     exif = _exif(img)
     orientation = exif.get(_EXIF_ORIENTATION, 1) if exif else 1
     taken = None
@@ -318,7 +341,7 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
         taken_at=taken,
         camera_make=_text(exif.get(_EXIF_MAKE)) if exif else None,
         camera_model=_text(exif.get(_EXIF_MODEL)) if exif else None,
-    )
+    ), img
 
 
 def _upright(img: Image) -> Image:
@@ -339,9 +362,13 @@ def load_rgb(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, draft_size: t
     ``draft_size`` lets JPEG decoding use DCT scaling to the smallest scale that is still at least that big,
     which is several times faster than a full decode followed by a resize.
     """
+    return rgb_from(_decode(_open(data, max_pixels), draft_size, max_pixels), draft_size)
+
+
+def rgb_from(img: Image, draft_size: tuple[int, int] | None) -> Image:
+    """The rest of :func:`load_rgb`, on a first frame it (or :func:`inspect_and_decode`) decoded."""
     from PIL import Image as PILImage
 
-    img = _decode(_open(data, max_pixels), draft_size, max_pixels)
     fmt = img.format
     with _guard(fmt):
         if draft_size is not None:

@@ -51,37 +51,55 @@ def inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) 
     return _inspect(s3, ref, received_at, settings)[0]
 
 
-def _inspect(s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings) -> tuple[Inspection, bytes | None]:
-    """The inspection, and the bytes it read (None when it read none it could use)."""
+def _inspect(
+    s3: Any, ref: ObjectRef, received_at: datetime, settings: Settings, decode_size: tuple[int, int] | None = None
+) -> tuple[Inspection, bytes | None, imaging.Decoded | None]:
+    """The inspection, the bytes it read (None when it read none it could use), and the first frame decoded at
+    ``decode_size`` when one is asked for (None otherwise, or when the image is unusable)."""
     fetched = storage.fetch(s3, ref)
     if fetched is None:
-        return Inspection(object=ref, received_at=received_at, usable=False, gone=True), None
+        return Inspection(object=ref, received_at=received_at, usable=False, gone=True), None, None
     found, body = fetched
     if found.size > settings.max_image_bytes:
-        return Inspection(
-            object=found,
-            received_at=received_at,
-            usable=False,
-            sha256=storage.sha256_of(body),
-            rejection=Rejection(
-                reason=RejectionReason.TOO_LARGE,
-                detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
+        return (
+            Inspection(
+                object=found,
+                received_at=received_at,
+                usable=False,
+                sha256=storage.sha256_of(body),
+                rejection=Rejection(
+                    reason=RejectionReason.TOO_LARGE,
+                    detail=f"{found.size} bytes exceeds the limit of {settings.max_image_bytes} bytes",
+                ),
             ),
-        ), None
+            None,
+            None,
+        )
     with body:
         data: bytes = body.read()
     sha = hashlib.sha256(data).hexdigest()
+    decoded = None
     try:
-        metadata = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
+        if decode_size is None:
+            metadata = imaging.inspect_image(data, max_pixels=settings.max_image_pixels)
+        else:
+            metadata, decoded = imaging.inspect_and_decode(
+                data, max_pixels=settings.max_image_pixels, draft_size=decode_size
+            )
     except ImageUnusableError as exc:
-        return Inspection(
-            object=found,
-            received_at=received_at,
-            usable=False,
-            sha256=sha,
-            rejection=Rejection(reason=exc.reason, detail=exc.detail[:500]),
-        ), None
-    return Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata), data
+        return (
+            Inspection(
+                object=found,
+                received_at=received_at,
+                usable=False,
+                sha256=sha,
+                rejection=Rejection(reason=exc.reason, detail=exc.detail[:500]),
+            ),
+            None,
+            None,
+        )
+    inspection = Inspection(object=found, received_at=received_at, usable=True, sha256=sha, metadata=metadata)
+    return inspection, data, decoded
 
 
 # -- 1+2. Inspect and classify, in one invocation ----------------------------------------------------------------
@@ -94,10 +112,10 @@ def inspect_and_classify(
     (ImageUnusableError) gives ``backend_rejection``, as the state machine's Catch did when Classify was a step
     of its own. A throttled or unreachable backend raises BackendThrottledError (the state machine retries).
     """
-    inspection, data = _inspect(s3, ref, received_at, settings)
+    inspection, data, decoded = _inspect(s3, ref, received_at, settings, getattr(backend, "decode_size", None))
     if not inspection.usable or inspection.metadata is None or data is None:
         return Analysis(inspection=inspection)
-    image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: data)
+    image = ImageInput(ref=inspection.object, metadata=inspection.metadata, fetch=lambda: data, decoded=decoded)
     try:
         classification = _classify(backend, image)
     except ImageUnusableError as exc:

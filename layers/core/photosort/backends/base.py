@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from photosort.models import Classification, ImageMetadata, ObjectRef
+
+if TYPE_CHECKING:
+    from photosort.imaging import Decoded
 
 ClientFactory = Callable[..., Any]
 """Builds a boto3 client for a service name (called with the name only), e.g. ``boto3.client``. Injected so
@@ -26,6 +29,7 @@ class ImageInput:
     metadata: ImageMetadata
     fetch: Callable[[], bytes]
     in_s3: bool = True
+    decoded: Decoded | None = field(default=None, repr=False)  # the first frame, if Inspect decoded it for us
     _data: bytes | None = field(default=None, repr=False)
 
     def read(self) -> bytes:
@@ -35,7 +39,12 @@ class ImageInput:
 
 
 class Classifier(Protocol):
-    """Turns an image into normalized labels (confidence 0-100, parents nearest-first)."""
+    """Turns an image into normalized labels (confidence 0-100, parents nearest-first).
+
+    A backend that decodes the pixels itself may say at what size (``decode_size``, the ``draft_size`` it gives
+    :func:`photosort.imaging.load_rgb`): Inspect, which decodes every upload to validate it, then decodes at
+    that size and hands the frame over in :attr:`ImageInput.decoded`, so the photo is decoded once.
+    """
 
     name: str
 

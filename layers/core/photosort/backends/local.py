@@ -28,7 +28,7 @@ from photosort.backends.base import ImageInput
 from photosort.errors import BackendError, BackendUnavailableError
 from photosort.faces import MODEL_FAMILY as FACES_FAMILY
 from photosort.faces import FaceDetector, to_faces, with_faces
-from photosort.imaging import load_rgb
+from photosort.imaging import load_rgb, rgb_from
 from photosort.models import DEFAULT_MAX_PIXELS, BackendLimits, Classification, Label
 
 if TYPE_CHECKING:
@@ -44,6 +44,7 @@ VARIANTS = ("fp32", "int8")
 
 IMAGE_SIZE = 224
 RESIZE_SHORTER = 256  # = IMAGE_SIZE + 32, the TF eval "crop_padding"
+DECODE_SIZE = (RESIZE_SHORTER, RESIZE_SHORTER)  # the draft size every photo is decoded at (JPEG DCT scaling)
 MEAN_RGB = np.array([127.0, 127.0, 127.0], dtype=np.float32)
 STDDEV_RGB = np.array([128.0, 128.0, 128.0], dtype=np.float32)
 INPUT_NAME = "input"
@@ -199,7 +200,7 @@ def to_tensor(img: Image) -> np.ndarray:
 
 def preprocess(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Image bytes -> model input. JPEGs are DCT-scaled while decoding to just above 256 on the short side."""
-    img = load_rgb(data, max_pixels=max_pixels, draft_size=(RESIZE_SHORTER, RESIZE_SHORTER))
+    img = load_rgb(data, max_pixels=max_pixels, draft_size=DECODE_SIZE)
     return to_tensor(img)
 
 
@@ -276,6 +277,7 @@ class LocalClassifier:
     """ImageNet classification in-process. Construction loads the model (do it once, at handler import)."""
 
     name = BACKEND_NAME
+    decode_size = DECODE_SIZE  # Inspect decodes at this size and hands the frame over (see Classifier)
 
     def __init__(
         self,
@@ -342,7 +344,10 @@ class LocalClassifier:
         """Classify raw image bytes. Raises ImageUnusableError if they are not a decodable image.
 
         The image is decoded once; the classifier and the face detector share it."""
-        img = load_rgb(data, max_pixels=self.limits.max_pixels, draft_size=(RESIZE_SHORTER, RESIZE_SHORTER))
+        return self.classify_rgb(load_rgb(data, max_pixels=self.limits.max_pixels, draft_size=DECODE_SIZE))
+
+    def classify_rgb(self, img: Image) -> Classification:
+        """Classify what :func:`photosort.imaging.load_rgb` made of an image at ``DECODE_SIZE``."""
         result = self.classify_tensor(to_tensor(img))
         if self._faces is None:
             return result
@@ -353,6 +358,11 @@ class LocalClassifier:
         )
 
     def classify(self, image: ImageInput) -> Classification:
+        decoded = image.decoded
+        # Inspect's frame, when it was decoded as load_rgb would decode it here: the same size, and a pixel
+        # limit no larger than this backend's (so the frame passed this backend's limit as well)
+        if decoded is not None and decoded.draft_size == DECODE_SIZE and decoded.max_pixels <= self.limits.max_pixels:
+            return self.classify_rgb(rgb_from(decoded.image, DECODE_SIZE))
         return self.classify_bytes(image.read())
 
 
