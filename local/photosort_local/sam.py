@@ -59,9 +59,9 @@ def zip_dir(path: Path) -> bytes:
 def load_sam_template(template_path: Path) -> dict[str, Any]:
     """template.yaml as data, CloudFormation short tags (``!Ref``, ``!Sub``...) read as their long forms.
 
-    The YAML parse takes a while (half a second in pure Python), and the cost model, the stack and the tests read the same
-    file many times: it is parsed once per version of the file (path, size, mtime) and each caller gets its own
-    deep copy, free to change."""
+    The YAML parse takes a while (a fifth of a second in pure Python), and the cost model, the stack and the
+    tests read the same file many times: it is parsed once per version of the file (path, size, mtime) and
+    each caller gets its own deep copy, free to change."""
     stat = template_path.stat()
     return copy.deepcopy(_parsed(template_path.resolve(), stat.st_size, stat.st_mtime_ns))
 

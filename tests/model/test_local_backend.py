@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from io import BytesIO
+from typing import Any
 
 import numpy as np
 import pytest
@@ -248,22 +249,25 @@ def test_inspect_s_frame_gives_the_same_answer_as_the_bytes_and_is_decoded_once(
     from photosort import imaging
 
     ref = ObjectRef(bucket="b", key="k", size=1)
+    original = imaging._decode
+    decodes: list[object] = []
+
+    def counted(*args: Any) -> Any:
+        decodes.append(args)
+        return original(*args)
+
+    def no_bytes() -> bytes:
+        raise AssertionError("the bytes were read again")
+
     for name in ALL_PHOTOS:
-        data = sample_photo(name)
         metadata, decoded = imaging.inspect_and_decode(
-            data, max_pixels=classifier.limits.max_pixels, draft_size=classifier.decode_size
+            sample_photo(name), max_pixels=classifier.limits.max_pixels, draft_size=classifier.decode_size
         )
-
-        def no_bytes() -> bytes:
-            raise AssertionError("the bytes were read again")
-
-        decodes: list[object] = []
-        original = imaging._decode
-        monkeypatch.setattr(imaging, "_decode", lambda *a: decodes.append(a) or original(*a))
+        monkeypatch.setattr(imaging, "_decode", counted)
         got = classifier.classify(ImageInput(ref=ref, metadata=metadata, fetch=no_bytes, decoded=decoded))
         monkeypatch.setattr(imaging, "_decode", original)
         assert got == results[name], name
-        assert decodes == []
+    assert decodes == []  # Classify made its pixels from Inspect's frame, decoding nothing
 
 
 def test_a_frame_decoded_under_a_looser_limit_or_at_another_size_is_not_used(classifier, sample_photo) -> None:
@@ -271,13 +275,14 @@ def test_a_frame_decoded_under_a_looser_limit_or_at_another_size_is_not_used(cla
 
     data = sample_photo("coffee")
     ref = ObjectRef(bucket="b", key="k", size=len(data))
+    reads: list[int] = []
+
+    def fetch() -> bytes:
+        reads.append(1)
+        return data
+
     for max_pixels, size in ((classifier.limits.max_pixels + 1, classifier.decode_size), (10**8, (64, 64))):
         metadata, decoded = imaging.inspect_and_decode(data, max_pixels=max_pixels, draft_size=size)
-        reads: list[int] = []
-
-        def fetch() -> bytes:
-            reads.append(1)
-            return data
-
+        reads.clear()
         classifier.classify(ImageInput(ref=ref, metadata=metadata, fetch=fetch, decoded=decoded))
         assert reads == [1]  # it decoded the bytes itself, under its own limit and at its own size
