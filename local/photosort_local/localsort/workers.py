@@ -176,12 +176,10 @@ class StackWorker:
         return found
 
     def _finish(self, task: Task, arn: str | None, error: str | None) -> Result:
-        from photosort.repository import Repository
-
         self._in_flight -= self._pending.pop(task.key)[2]
         _arn, event = self._arns.pop(task.key, ("", {}))
-        repo = Repository(self._stack.client("dynamodb"), self._stack.table)
-        record = next((r for r in map(repo.get, _image_ids(event)) if r is not None), None)
+        ids = _image_ids(event)
+        record = next((r for r in (read_record(self._ddb_backend, self._stack.table, i) for i in ids) if r), None)
         if record is None and error is None and arn is not None:
             outcome = self._stack.outcome(arn)
             error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
@@ -224,6 +222,27 @@ class StackWorker:
                     self._ddb_backend.delete_item(
                         table, {"PK": item.attrs["PK"].to_json(), "SK": item.attrs["SK"].to_json()}
                     )
+
+
+def read_record(ddb_backend: Any, table: str, image_id: str) -> Any:
+    """``Repository.get(image_id)``, read from moto's DynamoDB backend directly: the worker's own read of a
+    finished photo's record (housekeeping, like :meth:`StackWorker._clean`), without building, signing,
+    parsing and serialising a GetItem. The item is taken in the wire form a GetItem returns, binary values
+    decoded as botocore decodes them, and read by the repository's own decoder."""
+    import base64
+
+    from photosort.repository import decode_record, image_key
+
+    item = ddb_backend.get_item(table, image_key(image_id))
+    if item is None:
+        return None
+    attributes: dict[str, Any] = {}
+    for name, value in item.to_json()["Attributes"].items():
+        ((kind, raw),) = value.items()
+        attributes[name] = (
+            {"B": base64.b64decode(raw) if isinstance(raw, str) else bytes(raw)} if kind == "B" else value
+        )
+    return decode_record(attributes)
 
 
 def _upload_client(stack: EmbeddedStack) -> Any:
