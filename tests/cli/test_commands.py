@@ -1,4 +1,4 @@
-"""The command registry: every module in COMMANDS registers its parser(s) and runs through its own ``run``."""
+"""The command registry: every module in COMMAND_MODULES registers its parser(s) and runs through its own ``run``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 import pytest
 
-from photosort_local.cli import COMMANDS, build_parser
+from photosort_local.cli import build_parser
+from photosort_local.cli import commands as command_modules
 
 
 def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -15,7 +16,7 @@ def subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 
 
 def test_every_registered_command_runs_through_a_command_modules_run() -> None:
-    runs = {command.run for command in COMMANDS}
+    runs = {command.run for command in command_modules()}
 
     commands = subcommands(build_parser())
 

@@ -24,7 +24,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from photosort_local.cli.common import PROG, CliError, quiet_libraries
 
@@ -55,12 +55,6 @@ multiprocessing starts by importing the ``photosort`` script's module) does not 
 def commands() -> tuple[Command, ...]:
     """The command modules, imported."""
     return tuple(importlib.import_module(name) for name in COMMAND_MODULES)
-
-
-def __getattr__(name: str) -> Any:
-    if name == "COMMANDS":
-        return commands()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

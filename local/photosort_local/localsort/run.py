@@ -170,10 +170,11 @@ class SortJob:
     ) -> None:
         """Report known bytes, hold back a copy of bytes in flight, or hand the photo to the least busy worker
         once one has room (no worker waits idle behind another's large photo)."""
-        known = state.known(sha, str(upload.path.resolve()))
+        source = str(upload.path.resolve())
+        known = state.known(sha, source)
         if known is not None:
             record, path = known
-            if self.mode is Mode.MOVE and path == str(upload.path.resolve()):
+            if self.mode is Mode.MOVE and path == source:
                 state.complete_move(record, upload.path)  # an earlier move stopped between copy and delete
             # a copy held back in this run is this run's duplicate; bytes known before it are already sorted
             self._done(ordered, seq, _known_outcome(upload, record, path), skipped=not released)

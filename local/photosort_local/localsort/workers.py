@@ -178,8 +178,8 @@ class StackWorker:
     def _finish(self, task: Task, arn: str | None, error: str | None) -> Result:
         self._in_flight -= self._pending.pop(task.key)[2]
         _arn, event = self._arns.pop(task.key, ("", {}))
-        ids = _image_ids(event)
-        record = next((r for r in (read_record(self._ddb_backend, self._stack.table, i) for i in ids) if r), None)
+        records = (read_record(self._ddb_backend, self._stack.table, i) for i in _image_ids(event))
+        record = next(filter(None, records), None)
         if record is None and error is None and arn is not None:
             outcome = self._stack.outcome(arn)
             error = f"{outcome.error}: {(outcome.cause or '')[:300]}" if outcome.error else "no record was written"
