@@ -23,6 +23,8 @@ thousands of executions):
     pool per definition: an execution takes one (or parses a new one) and gives it back when it ends, so no
     two running executions share a program. The program keeps no state of its own between executions: the
     engine keeps an execution's state in its ``Environment`` (retry counters included, keyed per component).
+    When an execution ends, the end listeners (:func:`add_end_listener`) are called: the local sort's
+    workers wait on that instead of polling their executions.
 12. The engine deep-copies the states' JSON input and output at every step. For JSON values (dicts, lists,
     strings, numbers, booleans, None) a plain recursive copy gives the same result several times faster;
     anything else still goes to ``copy.deepcopy``.
@@ -55,6 +57,7 @@ _runners: list[LambdaRunner] = []
 _sequencer = itertools.count(1)
 ExecutionListener = Callable[[str, dict[str, Any]], None]
 _listeners: list[ExecutionListener] = []
+_end_listeners: list[Callable[[], None]] = []
 
 
 def register_runner(runner: LambdaRunner) -> None:
@@ -74,6 +77,17 @@ def add_execution_listener(listener: ExecutionListener) -> None:
 def remove_execution_listener(listener: ExecutionListener) -> None:
     if listener in _listeners:
         _listeners.remove(listener)
+
+
+def add_end_listener(listener: Callable[[], None]) -> None:
+    """``listener()`` is called, on the engine's thread, each time an execution has ended (its status, and its
+    output if it succeeded, are set): a wake-up for whoever waits on executions, instead of polling them."""
+    _end_listeners.append(listener)
+
+
+def remove_end_listener(listener: Callable[[], None]) -> None:
+    if listener in _end_listeners:
+        _end_listeners.remove(listener)
 
 
 @patch_once("photosort's moto adapters")
@@ -397,6 +411,8 @@ def _patch_program_pool() -> None:
                 taken = held.pop(id(self), None)
                 if taken is not None:
                     free.setdefault(taken[0], []).append(taken[1])
+            for listener in list(_end_listeners):
+                listener()
 
     worker_cls._get_evaluation_entrypoint = _get_evaluation_entrypoint
     worker_cls._execution_logic = _execution_logic

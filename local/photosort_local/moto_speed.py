@@ -52,6 +52,12 @@ the same errors, so nothing a client (or AWS) would see differs. Each has a test
     arguments): some 20,000 calls of a generator per photo. Here its results are cached (an LRU cache of
     1,024 components: the components are the SDK's, Python's and the OS's names and versions, and the feature
     ids, a small fixed set).
+23. moto parses a DynamoDB ``UpdateExpression`` twice per UpdateItem (once to check the names and values it
+    uses, once to run it), tokenising and building its tree each time: a tenth of the local sort's CPU went
+    to the one UpdateItem that claims a photo's bytes. The tree is a pure function of the expression's text,
+    and nothing changes the parsed tree: moto's validator works on a deep copy of it. Here each distinct
+    expression is parsed once (an LRU cache of 256); an expression that does not parse raises as before, at
+    every use.
 
 :func:`install` applies them once per process (pinned to moto's version like every adapter).
 """
@@ -86,6 +92,7 @@ def install() -> None:
     _patch_template_parser()
     _patch_method_names()
     _patch_user_agent_components()
+    _patch_update_expression_cache()
 
 
 # 13 --------------------------------------------------------------------------------------------------------
@@ -349,3 +356,22 @@ def _patch_user_agent_components() -> None:
     if original is None or hasattr(original, "cache_info"):
         return
     useragent.sanitize_user_agent_string_component = functools.lru_cache(maxsize=USER_AGENT_CACHE)(original)
+
+
+# 23 --------------------------------------------------------------------------------------------------------
+UPDATE_EXPRESSION_CACHE = 256
+
+
+def _patch_update_expression_cache() -> None:
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    original = UpdateExpressionParser.make.__func__
+    parse = functools.lru_cache(maxsize=UPDATE_EXPRESSION_CACHE)(functools.partial(original, UpdateExpressionParser))
+
+    def make(cls: type[Any], expression_str: str) -> Any:
+        if cls is not UpdateExpressionParser or not isinstance(expression_str, str):
+            return original(cls, expression_str)
+        return parse(expression_str)
+
+    make.cache_info = parse.cache_info  # type: ignore[attr-defined]
+    UpdateExpressionParser.make = classmethod(make)

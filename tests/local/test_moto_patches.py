@@ -333,6 +333,39 @@ def test_executions_reuse_parsed_programs_and_keep_their_own_state(aws: dict[str
     assert [(o["n"], o["out"]["items"]) for o in outputs] == [(n, [n] * n) for n in range(8)]
 
 
+def test_end_listeners_hear_each_execution_end_once_its_output_is_set(aws: dict[str, Any]) -> None:
+    """The local sort's workers sleep until an execution ends: the listener must not come before the output."""
+    from moto.stepfunctions.responses import get_backend
+
+    sfn = aws["stepfunctions"]
+    machine = sfn.create_state_machine(name="m3", definition=RETRY_MACHINE, roleArn="arn:aws:iam::123456789012:role/r")
+    backend = get_backend("123456789012", REGION)
+    ended = threading.Semaphore(0)
+    seen: list[tuple[str, bool]] = []
+
+    def listener() -> None:
+        for execution in backend.describe_state_machine(machine["stateMachineArn"]).executions:
+            if execution.status != "RUNNING":
+                seen.append((execution.execution_arn, execution.output is not None))
+        ended.release()
+
+    moto_patches.add_end_listener(listener)
+    try:
+        arns = [
+            sfn.start_execution(
+                stateMachineArn=machine["stateMachineArn"], name=f"e{n}", input=json.dumps({"n": n, "items": []})
+            )["executionArn"]
+            for n in range(3)
+        ]
+        for _ in arns:
+            assert ended.acquire(timeout=30)
+    finally:
+        moto_patches.remove_end_listener(listener)
+    assert {arn for arn, _ in seen} == set(arns)
+    assert all(has_output for _, has_output in seen)
+    assert not ended.acquire(timeout=0.2)  # one call per execution, and none once removed
+
+
 def test_the_engine_reuses_one_lambda_client_per_region() -> None:
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 

@@ -394,3 +394,36 @@ def test_botocore_user_agent_components_are_sanitised_as_before() -> None:
     before = cached.cache_info().hits
     cached("md/arch#x86_64", True)
     assert cached.cache_info().hits == before + 1
+
+
+def test_an_update_expression_is_parsed_once_and_updates_as_moto_does(table: Any) -> None:
+    from botocore.exceptions import ClientError
+    from moto.dynamodb.parsing.expressions import UpdateExpressionParser
+
+    db = boto3.client("dynamodb", region_name=REGION)
+    expression = "SET n = n + :one, tags = list_append(if_not_exists(tags, :empty), :t) REMOVE v"
+    before = UpdateExpressionParser.make.cache_info()  # type: ignore[attr-defined]
+    for i, key in enumerate(({"PK": {"S": "P0"}, "SK": {"S": "001#x"}}, {"PK": {"S": "P1"}, "SK": {"S": "003#x"}})):
+        for round_ in range(2):  # the same expression again on an updated item: the cached tree was not changed
+            db.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression=expression,
+                ExpressionAttributeValues={
+                    ":one": {"N": "1"},
+                    ":empty": {"L": []},
+                    ":t": {"L": [{"S": f"r{round_}"}]},
+                },
+            )
+        item = db.get_item(TableName="t", Key=key)["Item"]
+        assert item["n"] == {"N": str((1 + 2 * i) % 7 + 2)}
+        assert item["tags"] == {"L": [{"S": "r0"}, {"S": "r1"}]}
+        assert "v" not in item
+    after = UpdateExpressionParser.make.cache_info()  # type: ignore[attr-defined]
+    # two parses per UpdateItem (moto's response and its backend), one miss for the expression in all
+    assert after.misses - before.misses <= 1
+    assert after.hits - before.hits >= 7
+    for _ in range(2):  # an expression that does not parse fails the same way every time
+        with pytest.raises(ClientError) as failed:
+            db.update_item(TableName="t", Key={"PK": {"S": "P0"}, "SK": {"S": "001#x"}}, UpdateExpression="SET = 1")
+        assert failed.value.response["Error"]["Code"] == "ValidationException"

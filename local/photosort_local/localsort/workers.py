@@ -20,8 +20,10 @@ import queue
 import random
 import signal
 import sys
+import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
     from photosort_local.stack import EmbeddedStack
 
 STALL_TIMEOUT = 180.0  # seconds an execution may run before it counts as stuck
-POLL = 0.005
+WAKE = 0.5  # seconds a worker waits for a task or an execution's end before it checks on the others
 WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024), "OPENBLAS_NUM_THREADS": "1"}
 START_TIMEOUT = 600.0  # a worker's stack deploys in seconds; a loaded machine can take much longer
 # The estimated memory of the photos one worker runs at a time (see photo_weight); a photo larger than that
@@ -95,7 +97,9 @@ class StackWorker:
         self._failed: list[Result] = []  # could not be uploaded
         self._executions: dict[str, Any] = {}  # execution arn -> the engine's object, while it runs
         self._in_flight = 0  # the estimated memory of the uploaded photos, in bytes
+        self.on_end: Callable[[], None] = lambda: None  # called (on the engine's thread) when an execution ends
         moto_patches.add_execution_listener(self._on_execution)
+        moto_patches.add_end_listener(self._ended)
         from moto.stepfunctions.responses import get_backend
 
         account = self._stack.state_machine_arn.split(":")[4]
@@ -117,7 +121,11 @@ class StackWorker:
         from photosort_local import moto_patches
 
         moto_patches.remove_execution_listener(self._on_execution)
+        moto_patches.remove_end_listener(self._ended)
         self._stack.stop()
+
+    def _ended(self) -> None:
+        self.on_end()
 
     def _on_execution(self, arn: str, event: dict[str, Any]) -> None:
         from photosort.storage import key_candidates
@@ -298,6 +306,8 @@ class InlinePool:
 
     def __init__(self, parameters: dict[str, str]) -> None:
         self._worker = StackWorker(parameters)
+        self._ended = threading.Event()
+        self._worker.on_end = self._ended.set
 
     def submit(self, worker: int, task: Task) -> None:
         del worker
@@ -306,10 +316,12 @@ class InlinePool:
     def results(self, timeout: float) -> list[tuple[int, Result]]:
         deadline = time.monotonic() + timeout
         while True:
+            self._ended.clear()  # an execution that ends from here on sets it again: none is missed
             ready = self._worker.poll()
-            if ready or time.monotonic() >= deadline or not self._worker.pending:
+            left = deadline - time.monotonic()
+            if ready or left <= 0 or not self._worker.pending:
                 return [(0, r) for r in ready]
-            time.sleep(POLL)
+            self._ended.wait(left)
 
     def close(self) -> None:
         self._worker.close()
@@ -368,25 +380,43 @@ def _serve(jobs: int, parameters: dict[str, str], tasks: list[Any], results: Any
     os._exit(0)
 
 
+_ENDED = "ended"  # an execution ended: poll the worker
+
+
+def _feed(tasks: Any, inbox: queue.SimpleQueue[Any]) -> None:
+    """Move the tasks the parent sends into ``inbox``, up to the None that stops the worker."""
+    while True:
+        item = tasks.get()
+        inbox.put(item)
+        if item is None:
+            return
+
+
 def _work(index: int, worker: StackWorker, tasks: Any, results: Any, parent: int, children: dict[int, int]) -> None:
-    """Sort what arrives on ``tasks`` until None, or until ``parent`` is gone; report dead ``children``."""
+    """Sort what arrives on ``tasks`` until None, or until ``parent`` is gone; report dead ``children``.
+
+    The loop sleeps until something happens: a task arrives (moved from ``tasks`` by a feeder thread) or an
+    execution ends (the engine's end listener). Polling the executions every few milliseconds instead cost a
+    few per cent of a worker's CPU."""
+    inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    worker.on_end = lambda: inbox.put(_ENDED)
+    threading.Thread(target=_feed, args=(tasks, inbox), name="photosort-sort-feed", daemon=True).start()
     results.put(("ready", index, None))
     while True:
         try:
-            item = tasks.get_nowait() if worker.pending else tasks.get(timeout=0.5)
+            item = inbox.get(timeout=WAKE)
         except queue.Empty:
-            item = ()
+            item = ()  # nothing happened: still poll, for a stalled execution
         if item is None or os.getppid() != parent:  # stopped, or the parent was killed: do not linger
             return
         if children:
             _report_dead(children, results)
-        if item:
+        if item and item != _ENDED:
             worker.submit(item)
-            continue  # take every waiting task before polling
+        if not inbox.empty():
+            continue  # take every waiting task (and end) before polling once for all of them
         for result in worker.poll():
             results.put(("result", index, result))
-        if worker.pending:
-            time.sleep(POLL)
 
 
 def _report_dead(children: dict[int, int], results: Any) -> None:
