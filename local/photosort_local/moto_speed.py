@@ -58,6 +58,16 @@ the same errors, so nothing a client (or AWS) would see differs. Each has a test
     and nothing changes the parsed tree: moto's validator works on a deep copy of it. Here each distinct
     expression is parsed once (an LRU cache of 256); an expression that does not parse raises as before, at
     every use.
+24. botocore signs every request with SigV4 (through awscrt: a canonical request, a chain of HMACs, the
+    request copied into CRT's structures and back): a twentieth of the local sort's CPU, for a signature
+    that nothing checks. AWS checks it (a wrong one fails with ``SignatureDoesNotMatch``); moto does not,
+    unless its IAM access control is switched on (``INITIAL_NO_AUTH_ACTION_COUNT``), and the embedded
+    stack's keys are fake. Here, while moto's mock answers in this process and its access control is off,
+    a request to an AWS endpoint gets the headers SigV4 would add (``X-Amz-Date``, ``X-Amz-Security-Token``,
+    ``X-Amz-Content-SHA256`` with the same payload hash, and an ``Authorization`` header with the same
+    credential scope and signed-header list, which is what moto reads: the access key, hence the account,
+    and the region) with a signature of zeros. Presigned URLs, SigV4a, a real endpoint (moto's server, say),
+    and moto with access control on are signed as before; so is everything when awscrt is not installed.
 
 :func:`install` applies them once per process (pinned to moto's version like every adapter).
 """
@@ -93,6 +103,7 @@ def install() -> None:
     _patch_method_names()
     _patch_user_agent_components()
     _patch_update_expression_cache()
+    _patch_unchecked_signatures()
 
 
 # 13 --------------------------------------------------------------------------------------------------------
@@ -375,3 +386,87 @@ def _patch_update_expression_cache() -> None:
 
     make.cache_info = parse.cache_info  # type: ignore[attr-defined]
     UpdateExpressionParser.make = classmethod(make)
+
+
+# 24 --------------------------------------------------------------------------------------------------------
+UNCHECKED_SIGNATURE = "0" * 64
+
+
+def signatures_are_checked() -> bool:
+    """Whether a request made now would have its signature checked: by AWS (moto's mock is off) or by moto's
+    own access control."""
+    from moto import settings
+    from moto.core.models import botocore_stubber
+
+    return not botocore_stubber.enabled or float("inf") != settings.INITIAL_NO_AUTH_ACTION_COUNT
+
+
+def _payload_hash(body: Any) -> str:
+    """The SHA-256 of a request body as SigV4 hashes it (bytes, text, or a stream read and put back)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    if body is None:
+        pass
+    elif isinstance(body, (bytes, bytearray, memoryview)):
+        digest.update(body)
+    elif isinstance(body, str):
+        digest.update(body.encode("utf-8"))
+    else:
+        start = body.tell()
+        for chunk in iter(lambda: body.read(1 << 20), b""):
+            digest.update(chunk)
+        body.seek(start)
+    return digest.hexdigest()
+
+
+def _patch_unchecked_signatures() -> None:
+    from urllib.parse import urlsplit
+
+    try:
+        from botocore.crt import auth as crt_auth
+    except ImportError:  # no awscrt: botocore signs in Python, unchanged
+        return
+    from botocore.auth import SIGNED_HEADERS_BLACKLIST, STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD
+    from botocore.exceptions import NoCredentialsError
+
+    header_signers = (crt_auth.CrtSigV4Auth, crt_auth.CrtS3SigV4Auth)
+    originals = {cls: cls.add_auth for cls in header_signers}
+
+    def add_auth(self: Any, request: Any) -> None:
+        host = urlsplit(request.url).hostname or ""
+        if type(self) not in originals or signatures_are_checked() or not host.endswith(".amazonaws.com"):
+            # a subclass (the query signers) inherits this method: it signs with its base class's own
+            next(originals[c] for c in type(self).__mro__ if c in originals)(self, request)
+            return
+        if self.credentials is None:
+            raise NoCredentialsError()
+        from datetime import UTC, datetime
+
+        existing_sha256 = self._get_existing_sha256(request)
+        self._modify_request_before_signing(request)
+        if self._is_streaming_checksum_payload(request):
+            explicit: str | None = STREAMING_UNSIGNED_PAYLOAD_TRAILER
+        elif self._should_sha256_sign_payload(request):
+            explicit = existing_sha256 or None
+        else:
+            explicit = UNSIGNED_PAYLOAD
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        request.headers["X-Amz-Date"] = stamp
+        if self.credentials.token:
+            request.headers["X-Amz-Security-Token"] = self.credentials.token
+        if self._should_add_content_sha256_header(explicit):
+            request.headers["X-Amz-Content-SHA256"] = explicit or _payload_hash(request.body)
+        signed = sorted(
+            {name.lower() for name in request.headers if self._should_sign_header(name)}
+            - {h.lower() for h in SIGNED_HEADERS_BLACKLIST}
+        )
+        scope = f"{stamp[:8]}/{self._region_name}/{self._service_name}/aws4_request"
+        request.headers["Authorization"] = (
+            f"AWS4-HMAC-SHA256 Credential={self.credentials.access_key}/{scope}, "
+            f"SignedHeaders={';'.join(signed)}, Signature={UNCHECKED_SIGNATURE}"
+        )
+
+    for cls in header_signers:
+        cls.add_auth = add_auth  # type: ignore[method-assign]
+    add_auth.originals = originals  # type: ignore[attr-defined]

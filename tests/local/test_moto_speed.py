@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import io
 from collections.abc import Iterator
 from typing import Any
 
@@ -427,3 +428,105 @@ def test_an_update_expression_is_parsed_once_and_updates_as_moto_does(table: Any
         with pytest.raises(ClientError) as failed:
             db.update_item(TableName="t", Key={"PK": {"S": "P0"}, "SK": {"S": "001#x"}}, UpdateExpression="SET = 1")
         assert failed.value.response["Error"]["Code"] == "ValidationException"
+
+
+def _signed_pair(service: str, url: str, body: Any, headers: dict[str, str]) -> tuple[Any, Any]:
+    """The same request signed by botocore's own SigV4 signer and by the embedded stack's unchecked one."""
+    import copy
+
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.crt import auth as crt_auth
+
+    signer_cls = crt_auth.CrtS3SigV4Auth if service == "s3" else crt_auth.CrtSigV4Auth
+    credentials = Credentials("AKIDEXAMPLE", "secret", "session-token")
+    request = AWSRequest(method="PUT", url=url, data=body, headers=headers)
+    request.context["client_config"] = None
+    real, fake = copy.deepcopy(request), copy.deepcopy(request)
+    signer_cls.add_auth.originals[signer_cls](signer_cls(credentials, service, REGION), real)
+    signer_cls(credentials, service, REGION).add_auth(fake)
+    return real, fake
+
+
+@pytest.mark.parametrize(
+    ("service", "url", "body", "headers"),
+    [
+        ("dynamodb", "https://dynamodb.us-east-1.amazonaws.com/", b'{"TableName": "t"}', {"X-Amz-Target": "x"}),
+        ("s3", "https://b.s3.amazonaws.com/k%20y", b"photo bytes" * 1000, {"Content-Type": "image/jpeg"}),
+        ("s3", "https://b.s3.amazonaws.com/k", io.BytesIO(b"streamed"), {"Content-MD5": "abc"}),
+    ],
+)
+def test_an_unchecked_request_carries_the_headers_sigv4_gives_it(
+    service: str, url: str, body: Any, headers: dict[str, str]
+) -> None:
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    with mock_aws():
+        real, fake = _signed_pair(service, url, body, headers)
+    assert {k.lower() for k in fake.headers} == {k.lower() for k in real.headers}
+    for name in real.headers:
+        if name.lower() not in ("authorization", "x-amz-date"):
+            assert fake.headers[name] == real.headers[name], name
+    real_auth = dict(part.split("=", 1) for part in real.headers["Authorization"].split(" ", 1)[1].split(", "))
+    fake_auth = dict(part.split("=", 1) for part in fake.headers["Authorization"].split(" ", 1)[1].split(", "))
+    assert fake.headers["Authorization"].startswith("AWS4-HMAC-SHA256 ")
+    assert fake_auth["SignedHeaders"] == real_auth["SignedHeaders"]
+    assert fake_auth["Credential"].split("/")[0] == "AKIDEXAMPLE"
+    assert fake_auth["Credential"].split("/")[2:] == [REGION, service, "aws4_request"]
+    assert fake_auth["Signature"] == moto_speed.UNCHECKED_SIGNATURE != real_auth["Signature"]
+    if hasattr(body, "read"):
+        assert body.read() == b"streamed"  # the body was hashed and put back
+
+
+def test_signatures_stay_real_where_something_checks_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto import settings
+
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    args = ("dynamodb", "https://dynamodb.us-east-1.amazonaws.com/", b"{}", {})
+    _real, outside_moto = _signed_pair(*args)  # no mock: the request would go to AWS
+    assert moto_speed.UNCHECKED_SIGNATURE not in outside_moto.headers["Authorization"]
+    with mock_aws():
+        _real, elsewhere = _signed_pair("dynamodb", "http://localhost:5000/", b"{}", {})  # moto's server, say
+        assert moto_speed.UNCHECKED_SIGNATURE not in elsewhere.headers["Authorization"]
+        monkeypatch.setattr(settings, "INITIAL_NO_AUTH_ACTION_COUNT", 0.0)  # moto's access control on
+        _real, checked = _signed_pair(*args)
+        assert moto_speed.UNCHECKED_SIGNATURE not in checked.headers["Authorization"]
+        monkeypatch.undo()
+        from botocore.config import Config
+
+        s3 = boto3.client(
+            "s3",
+            region_name=REGION,
+            aws_access_key_id="AKIDEXAMPLE",
+            aws_secret_access_key="secret",  # noqa: S106 - a fake key
+            config=Config(signature_version="s3v4"),
+        )
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": "b", "Key": "k"})
+        assert "X-Amz-Signature=" in url and moto_speed.UNCHECKED_SIGNATURE not in url
+
+
+def test_moto_reads_account_and_region_from_an_unchecked_request() -> None:
+    from photosort_local import moto_speed
+
+    moto_speed.install()
+    with mock_aws():
+        for region in ("us-east-1", "eu-west-1"):
+            db = boto3.client("dynamodb", region_name=region)
+            db.create_table(
+                TableName=f"t-{region}",
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+            )
+        west = boto3.client("dynamodb", region_name="eu-west-1")
+        assert west.list_tables()["TableNames"] == ["t-eu-west-1"]
+        arn = west.describe_table(TableName="t-eu-west-1")["Table"]["TableArn"]
+        assert arn.startswith("arn:aws:dynamodb:eu-west-1:123456789012:table/")
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        s3.create_bucket(Bucket="west", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        s3.put_object(Bucket="west", Key="k", Body=b"bytes", ChecksumAlgorithm="SHA256")
+        assert s3.get_object(Bucket="west", Key="k")["Body"].read() == b"bytes"
+        assert s3.get_bucket_location(Bucket="west")["LocationConstraint"] == "eu-west-1"
