@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,20 @@ def test_the_worker_reads_the_record_a_get_item_returns(
     assert len(found) == 4
     assert {r.status.value for r in found} >= {"rejected", "sorted"}
     assert any(r.faces for r in found) and any(r.labels for r in found)  # what the packed, binary part holds
+
+
+def test_a_worker_that_cannot_start_fails_the_run_once_asked(tmp_path: Path) -> None:
+    """The pool returns while its workers deploy; a stack that cannot deploy is reported by ``ready`` (or by
+    the first wait for results), not lost."""
+    from photosort_local.localsort.workers import ProcessPool, Task, WorkerError, start_pool
+
+    pool = start_pool(2, {"ClassifierBackend": "no-such-backend"})
+    assert isinstance(pool, ProcessPool)
+    try:
+        pool.submit(0, Task(seq=0, key="incoming/a.jpg", path=str(tmp_path / "a.jpg"), sha256="0" * 64))
+        with pytest.raises(WorkerError, match="could not start its stack"):
+            deadline = time.monotonic() + 300
+            while not pool.ready and time.monotonic() < deadline:
+                pool.results(timeout=0.5)
+    finally:
+        pool.close()

@@ -32,6 +32,14 @@ class ScriptedPool:
         self.fail = fail  # source names whose execution fails
         self.auto = auto
         self.closed = False
+        self.starting = 0  # how many times ``ready`` answers False before the workers are up
+
+    @property
+    def ready(self) -> bool:
+        if self.starting:
+            self.starting -= 1
+            return False
+        return True
 
     def submit(self, worker: int, task: Task) -> None:
         self.submitted.append((worker, task))
@@ -142,3 +150,40 @@ def test_a_re_run_reports_known_bytes_as_already_sorted(tmp_path: Path, monkeypa
     again = ScriptedPool(2)
     summary = _job(tmp_path, again, monkeypatch).run(uploads, lambda _o: None)
     assert again.submitted == [] and summary.skipped == 3 and summary.processed == 0
+
+
+def test_inputs_are_hashed_ahead_while_the_stacks_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool = ScriptedPool(2)
+    pool.starting = 3
+    uploads = _files(tmp_path / "in", [(f"p{i:02d}.jpg", f"photo {i}".encode()) for i in range(8)])
+    hashed: list[str] = []
+    real_hash = sort_run.sha256_file
+
+    def counting(path: Path) -> str:
+        hashed.append(path.name)
+        if path.name == "p05.jpg":  # hashed ahead too: its error is reported in its turn
+            raise PermissionError(13, "Permission denied")
+        return real_hash(path)
+
+    monkeypatch.setattr(sort_run, "sha256_file", counting)
+    first_results: list[int] = []
+    results = pool.results
+
+    def watched(timeout: float) -> list:
+        if not first_results:
+            first_results.append(len(hashed))
+        return results(timeout)
+
+    monkeypatch.setattr(pool, "results", watched)
+    outcomes: list = []
+    summary = _job(tmp_path, pool, monkeypatch, window=1).run(uploads, outcomes.append)
+
+    # two photos fill the two windows, the third waits for room, and the next three are hashed while the
+    # workers say they are starting
+    assert first_results == [6]
+    assert hashed == [u.path.name for u in uploads]  # each input hashed once, in order
+    assert [o.source for o in outcomes] == [u.source for u in uploads]
+    unreadable = next(o for o in outcomes if o.source.endswith("p05.jpg"))
+    assert unreadable.status == "failed" and "could not read" in unreadable.reason
+    assert "p05.jpg" not in [Path(t.path).name for _w, t in pool.submitted]
+    assert summary.processed == 8 and not any(pool.running.values())

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from photosort_local.localsort.workers import Result
 
 WINDOW = 3  # photos in flight per worker: enough to overlap one photo's upload with another's execution
+AHEAD = 20_000  # inputs hashed ahead at most while the workers start (a path and a hash each: a few MB)
 SKIPPED = "skipped"
 
 
@@ -115,6 +116,40 @@ def _known_outcome(upload: Upload, record: ImageRecord, path: str) -> report.Out
     )
 
 
+class _Hashed:
+    """The inputs in order, each with its bytes' hash (or why they could not be read), hashed on demand or
+    ahead of time (:meth:`ahead`) while there is nothing else to do."""
+
+    def __init__(self, uploads: Sequence[Upload]) -> None:
+        self._todo = iter(enumerate(uploads))
+        self._done: deque[tuple[int, Upload, str | OSError]] = deque()
+
+    def next(self) -> tuple[int, Upload, str | OSError] | None:
+        if self._done:
+            return self._done.popleft()
+        return self._hash(next(self._todo, None))
+
+    def ahead(self) -> bool:
+        """Hash one more input ahead; False when there is none left (or enough are waiting)."""
+        if len(self._done) >= AHEAD:
+            return False
+        found = self._hash(next(self._todo, None))
+        if found is None:
+            return False
+        self._done.append(found)
+        return True
+
+    @staticmethod
+    def _hash(item: tuple[int, Upload] | None) -> tuple[int, Upload, str | OSError] | None:
+        if item is None:
+            return None
+        seq, upload = item
+        try:
+            return seq, upload, sha256_file(upload.path)
+        except OSError as exc:
+            return seq, upload, exc
+
+
 @dataclass
 class SortJob:
     """One ``local sort`` run into ``out``."""
@@ -131,15 +166,17 @@ class SortJob:
     _tasks: dict[int, tuple[Upload, str]] = field(default_factory=dict)
     _copies: dict[str, list[tuple[int, Upload]]] = field(default_factory=dict)  # sha in flight -> copies waiting
     _released: deque[tuple[int, Upload, str]] = field(default_factory=deque)  # copies whose original is done
+    _inputs: _Hashed = field(default_factory=lambda: _Hashed(()))
 
     def run(self, uploads: Sequence[Upload], emit: Emit) -> Summary:
         started = time.monotonic()
         ordered = _InOrder(emit)
         with SortState(self.out) as state:
             self.summary.recovered, _forgotten = state.recover()
+            self._inputs = _Hashed(uploads)
             try:
-                for seq, upload in enumerate(uploads):
-                    self._one(state, seq, upload, ordered)
+                while (item := self._inputs.next()) is not None:
+                    self._one(state, *item, ordered)
                     self._dispatch_released(state, ordered)
                 while any(self._inflight) or self._released:
                     if any(self._inflight):
@@ -152,10 +189,9 @@ class SortJob:
         self.summary.elapsed = time.monotonic() - started
         return self.summary
 
-    def _one(self, state: SortState, seq: int, upload: Upload, ordered: _InOrder) -> None:
-        try:
-            sha = sha256_file(upload.path)
-        except OSError as exc:
+    def _one(self, state: SortState, seq: int, upload: Upload, sha: str | OSError, ordered: _InOrder) -> None:
+        if isinstance(sha, OSError):
+            exc = sha
             self._done(
                 ordered,
                 seq,
@@ -184,6 +220,8 @@ class SortJob:
             return
         pool = self._start()
         while min(self._inflight) >= self.window:
+            if not pool.ready and self._inputs.ahead():
+                continue  # the stacks are still deploying: hash the next inputs meanwhile
             self._collect(state, ordered)
         worker = min(range(pool.jobs), key=self._inflight.__getitem__)
         self._tasks[seq] = (upload, sha)
@@ -210,7 +248,7 @@ class SortJob:
             found = self._pool.results(timeout=1.0)
             if found:
                 break
-            if time.monotonic() > deadline:
+            if time.monotonic() > deadline and self._pool.ready:  # a pool still starting has its own deadline
                 raise TimeoutError(f"no photo finished in {STALL_TIMEOUT + 60:.0f} s: the embedded stacks are stuck")
         for worker, result in found:
             self._inflight[worker] -= 1

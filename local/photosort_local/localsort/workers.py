@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 STALL_TIMEOUT = 180.0  # seconds an execution may run before it counts as stuck
 WAKE = 0.5  # seconds a worker waits for a task or an execution's end before it checks on the others
-WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(256 * 1024), "OPENBLAS_NUM_THREADS": "1"}
+MMAP_THRESHOLD = 8 * 2**20  # see ProcessPool
+WORKER_ENV = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": str(MMAP_THRESHOLD), "OPENBLAS_NUM_THREADS": "1"}
 START_TIMEOUT = 600.0  # a worker's stack deploys in seconds; a loaded machine can take much longer
 # The estimated memory of the photos one worker runs at a time (see photo_weight); a photo larger than that
 # runs alone. A worker's stack and models take about 380 MB before any photo.
@@ -294,6 +295,11 @@ class Pool(Protocol):
 
     jobs: int
 
+    @property
+    def ready(self) -> bool:
+        """Whether every worker's stack is up (tasks may be submitted before: they wait)."""
+        ...
+
     def submit(self, worker: int, task: Task) -> None: ...
     def results(self, timeout: float) -> list[tuple[int, Result]]: ...
     def close(self) -> None: ...
@@ -303,6 +309,7 @@ class InlinePool:
     """One :class:`StackWorker` in this process (``--jobs 1``)."""
 
     jobs = 1
+    ready = True
 
     def __init__(self, parameters: dict[str, str]) -> None:
         self._worker = StackWorker(parameters)
@@ -434,6 +441,9 @@ class ProcessPool:
     def __init__(self, jobs: int, parameters: dict[str, str]) -> None:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited threads or moto state
         self.jobs = jobs
+        self._starting = set(range(jobs))  # workers that have not said they are ready
+        self._start_deadline = time.monotonic() + START_TIMEOUT
+        self._found: list[tuple[int, Result]] = []  # results received, not yet taken
         self._results: Any = context.Queue()
         self._tasks: list[Any] = [context.Queue() for _ in range(jobs)]
         self._process = context.Process(
@@ -445,8 +455,10 @@ class ProcessPool:
         # Many short-lived threads (one per execution, one per Lambda invocation) each get a malloc arena of
         # their own by default, and glibc keeps the arenas' freed memory: two arenas keep a worker's RSS flat.
         # A fixed mmap threshold: glibc raises its threshold (up to 32 MB) each time a large block is freed, so
-        # the buffers of a photo (its bytes, its decoded pixels) end up in the heap, which keeps them after the
-        # photo is done; above 256 KB they are mapped and go back to the system when freed.
+        # the buffers of a large photo (its bytes, its decoded pixels) end up in the heap, which keeps them
+        # after the photo is done; above 8 MB they are mapped and go back to the system when freed. Below it
+        # they reuse the heap's memory: at 256 KB, every buffer of every photo was mapped and faulted in afresh
+        # (3.3 million page faults and 15 s of system CPU for 1,000 photos, against 1.5 million and 9 s).
         # One BLAS thread per worker: the workers already use every core.
         saved = {name: os.environ.get(name) for name in WORKER_ENV}
         for name, value in WORKER_ENV.items():
@@ -458,20 +470,37 @@ class ProcessPool:
                 if old is None:
                     os.environ.pop(name, None)
 
-    def wait_ready(self, timeout: float = START_TIMEOUT) -> None:
-        waiting = set(range(self.jobs))
-        deadline = time.monotonic() + timeout
-        while waiting:
-            if time.monotonic() > deadline:
-                raise WorkerError(f"{len(waiting)} sort worker(s) did not start within {timeout:.0f} s")
-            try:
-                kind, index, detail = self._results.get(timeout=0.5)
-            except queue.Empty:
-                self._check_alive()
-                continue
-            if kind != "ready":
+    @property
+    def ready(self) -> bool:
+        if self._starting:
+            self._receive(0.0)
+        return not self._starting
+
+    def _receive(self, timeout: float) -> None:
+        """Take the workers' messages: one within ``timeout``, then every one already there. A result is kept
+        for :meth:`results`; a worker that could not start, died, or is still starting after
+        ``START_TIMEOUT`` fails the run."""
+        if self._starting and time.monotonic() > self._start_deadline:
+            raise WorkerError(f"{len(self._starting)} sort worker(s) did not start within {START_TIMEOUT:.0f} s")
+        try:
+            message = self._results.get(timeout=timeout) if timeout > 0 else self._results.get_nowait()
+        except queue.Empty:
+            self._check_alive()
+            return
+        while True:
+            kind, index, detail = message
+            if kind == "ready":
+                self._starting.discard(index)
+            elif kind == "failed":
                 raise WorkerError(f"a sort worker could not start its stack: {detail}")
-            waiting.discard(index)
+            elif kind == "died":
+                raise WorkerError(f"sort worker {index} died ({detail})")
+            else:
+                self._found.append((index, detail))
+            try:
+                message = self._results.get_nowait()
+            except queue.Empty:
+                return
 
     def _check_alive(self) -> None:
         if not self._process.is_alive():
@@ -481,21 +510,10 @@ class ProcessPool:
         self._tasks[worker].put(task)
 
     def results(self, timeout: float) -> list[tuple[int, Result]]:
-        found: list[tuple[int, Result]] = []
-        try:
-            message = self._results.get(timeout=timeout)
-        except queue.Empty:
-            self._check_alive()
-            return found
-        while True:
-            kind, index, result = message
-            if kind == "died":
-                raise WorkerError(f"sort worker {index} died ({result})")
-            found.append((index, result))
-            try:
-                message = self._results.get_nowait()
-            except queue.Empty:
-                return found
+        if not self._found:
+            self._receive(timeout)
+        found, self._found = self._found, []
+        return found
 
     def close(self) -> None:
         for tasks in self._tasks:
@@ -508,13 +526,8 @@ class ProcessPool:
 
 
 def start_pool(jobs: int, parameters: dict[str, str]) -> Pool:
-    """``jobs`` workers with their stacks deployed."""
+    """``jobs`` workers. More than one start in their own processes, and this returns while they deploy their
+    stacks (``Pool.ready`` says when they are up): the caller can hash what comes next meanwhile."""
     if jobs == 1:
         return InlinePool(parameters)
-    pool = ProcessPool(jobs, parameters)
-    try:
-        pool.wait_ready()
-    except BaseException:
-        pool.close()
-        raise
-    return pool
+    return ProcessPool(jobs, parameters)
