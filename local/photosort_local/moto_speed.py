@@ -68,6 +68,18 @@ the same errors, so nothing a client (or AWS) would see differs. Each has a test
     credential scope and signed-header list, which is what moto reads: the access key, hence the account,
     and the region) with a signature of zeros. Presigned URLs, SigV4a, a real endpoint (moto's server, say),
     and moto with access control on are signed as before; so is everything when awscrt is not installed.
+25. The engine invokes each Lambda task through a boto3 client: the request is built, serialised and signed,
+    moto rebuilds it as an HTTP request, routes it to its Lambda responder, and the response is serialised
+    and parsed back (a tenth of the local sort's Python time, for three invocations per photo). On AWS this
+    is Step Functions' own call to Lambda, which no user sees. Here, while moto's mock answers in this
+    process, a plain synchronous invocation (``FunctionName``, ``Payload``, ``Qualifier``: what a Task state
+    on a function's ARN sends) goes to moto's Lambda backend directly, and gets what the client would have
+    returned: ``StatusCode`` 200, ``FunctionError`` when the function failed, the payload (replaced by
+    Lambda's ``Function.ResponseSizeTooLarge`` error past 6 MB, as moto's responder does), and a moto error
+    (an unknown function, a throttle) raised as a ``ClientError`` with the same code and message, which is
+    what the engine reads of it (the client's own error also says "reached max retries: 0" of a throttle,
+    and is of the modeled subclass). The engine's client does not retry (``total_max_attempts`` 1), so
+    neither does this. Any other invocation goes through the client as before.
 
 :func:`install` applies them once per process (pinned to moto's version like every adapter).
 """
@@ -104,6 +116,7 @@ def install() -> None:
     _patch_user_agent_components()
     _patch_update_expression_cache()
     _patch_unchecked_signatures()
+    _patch_direct_lambda_tasks()
 
 
 # 13 --------------------------------------------------------------------------------------------------------
@@ -470,3 +483,65 @@ def _patch_unchecked_signatures() -> None:
     for cls in header_signers:
         cls.add_auth = add_auth  # type: ignore[method-assign]
     add_auth.originals = originals  # type: ignore[attr-defined]
+
+
+# 25 --------------------------------------------------------------------------------------------------------
+MAX_RESPONSE_SIZE = 6_000_000  # moto's responder's limit (sys.getsizeof of the payload)
+DIRECT_PARAMETERS = {"FunctionName", "Payload", "Qualifier"}
+
+
+def invoke_directly(parameters: dict[str, Any], region: str) -> dict[str, Any]:
+    """A synchronous Invoke answered by moto's Lambda backend, returned as the boto3 client returns it."""
+    import io
+    import sys
+
+    from botocore.exceptions import ClientError
+    from botocore.response import StreamingBody
+    from moto.awslambda.models import lambda_backends
+    from moto.core import DEFAULT_ACCOUNT_ID
+    from moto.core.exceptions import JsonRESTError
+
+    name = str(parameters["FunctionName"])
+    account = name.split(":")[4] if name.startswith("arn:") else DEFAULT_ACCOUNT_ID
+    body = parameters.get("Payload")
+    if isinstance(body, (bytes, bytearray)):
+        body = bytes(body).decode("utf-8")
+    headers: dict[str, Any] = {}
+    try:
+        payload = lambda_backends[account][region].invoke(name, parameters.get("Qualifier"), body, {}, headers)
+    except JsonRESTError as exc:
+        error: Any = {"Error": {"Code": exc.error_type, "Message": exc.message}}
+        error["ResponseMetadata"] = {"HTTPStatusCode": exc.code}
+        raise ClientError(error, "Invoke") from exc
+    if payload is None:
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "Invoke")
+    if sys.getsizeof(payload) > MAX_RESPONSE_SIZE:
+        headers["x-amz-function-error"] = "Unhandled"
+        payload = json.dumps(
+            {
+                "errorMessage": "Response payload size exceeded maximum allowed payload size (6291556 bytes).",
+                "errorType": "Function.ResponseSizeTooLarge",
+            }
+        )
+    data = payload.encode("utf-8") if isinstance(payload, str) else bytes(payload)
+    response: dict[str, Any] = {"StatusCode": 200, "Payload": StreamingBody(io.BytesIO(data), len(data))}
+    if "x-amz-function-error" in headers:
+        response["FunctionError"] = headers["x-amz-function-error"]
+    return response
+
+
+def _patch_direct_lambda_tasks() -> None:
+    from moto.core.models import botocore_stubber
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    original = lambda_eval_utils._invoke_lambda_function
+
+    def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
+        if not botocore_stubber.enabled or not set(parameters) <= DIRECT_PARAMETERS or "FunctionName" not in parameters:
+            return original(parameters, region, state_credentials)
+        response = invoke_directly(parameters, region)
+        response["Payload"] = lambda_eval_utils._from_payload(response["Payload"])
+        return response
+
+    _invoke_lambda_function.__wrapped__ = original  # type: ignore[attr-defined]
+    lambda_eval_utils._invoke_lambda_function = _invoke_lambda_function

@@ -104,3 +104,48 @@ def test_dynamodb_throttling_is_a_retried_store_busy_error(harness: Harness, thr
     assert result.outcome.status == "SUCCEEDED"
     assert result.record is not None and result.record.status is Status.SORTED
     assert _failures(harness, result.outcome.arn) == ["StoreBusyError"]
+
+
+def _outcome(call: Any) -> Any:
+    from botocore.exceptions import ClientError
+
+    try:
+        return call()
+    except ClientError as exc:
+        # what the engine reads of it (the client's str() adds "(reached max retries: 0)" to a throttle)
+        return ("ClientError", exc.response["Error"]["Code"], exc.response["Error"]["Message"])
+
+
+def test_the_engines_lambda_tasks_get_what_the_lambda_client_returns(harness: Harness) -> None:
+    """moto speed adapter 25 answers the engine's Invoke from moto's Lambda backend: the same answers as
+    through the client, for a result, a function error, a throttle and a function that does not exist."""
+    from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+
+    direct = lambda_eval_utils._invoke_lambda_function
+    through_client = direct.__wrapped__  # type: ignore[attr-defined]
+    region = harness.stack.region
+    name = _function(harness, "ClassifyFunction")
+    assert harness.stack.runner is not None
+    arn = harness.stack.runner.specs[name].arn
+    cases = [
+        {"FunctionName": arn, "Payload": json.dumps({"not": "a photo"}).encode()},  # the handler rejects it
+        {"FunctionName": name, "Payload": b"{}", "Qualifier": "$LATEST"},
+        {"FunctionName": arn + "-missing", "Payload": b"{}"},
+    ]
+    for parameters in cases:
+        ours = _outcome(lambda p=parameters: direct(dict(p), region, None))
+        theirs = _outcome(lambda p=parameters: through_client(dict(p), region, None))
+        if isinstance(theirs, dict):
+            theirs = {k: v for k, v in theirs.items() if k in ("StatusCode", "FunctionError", "Payload")}
+            assert theirs["StatusCode"] == 200
+            for answer in (ours, theirs):  # the traceback (who called the runner) and the request id differ
+                if isinstance(answer["Payload"], dict):
+                    answer["Payload"].pop("stackTrace", None)
+                    answer["Payload"].pop("requestId", None)
+        assert ours == theirs, parameters
+    assert _outcome(lambda: direct(dict(cases[2]), region, None))[1] == "ResourceNotFoundException"
+    outcomes = []
+    for call in (direct, through_client):
+        harness.stack.runner.inject(name, "throttle")
+        outcomes.append(_outcome(lambda c=call: c(dict(cases[0]), region, None)))
+    assert outcomes[0] == outcomes[1] and outcomes[0][1] == "TooManyRequestsException"
