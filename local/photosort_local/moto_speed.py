@@ -408,10 +408,22 @@ UNCHECKED_SIGNATURE = "0" * 64
 def signatures_are_checked() -> bool:
     """Whether a request made now would have its signature checked: by AWS (moto's mock is off) or by moto's
     own access control."""
-    from moto import settings
+    return not _stubber().enabled or float("inf") != _moto_settings().INITIAL_NO_AUTH_ACTION_COUNT
+
+
+@functools.cache
+def _stubber() -> Any:
+    """moto's botocore stubber (``enabled`` while a mock is on), imported once rather than per request."""
     from moto.core.models import botocore_stubber
 
-    return not botocore_stubber.enabled or float("inf") != settings.INITIAL_NO_AUTH_ACTION_COUNT
+    return botocore_stubber
+
+
+@functools.cache
+def _moto_settings() -> Any:
+    from moto import settings
+
+    return settings
 
 
 def _payload_hash(body: Any) -> str:
@@ -434,14 +446,17 @@ def _payload_hash(body: Any) -> str:
 
 
 def _patch_unchecked_signatures() -> None:
+    from datetime import UTC, datetime
     from urllib.parse import urlsplit
+
+    # botocore.auth first: botocore.crt.auth imports it, and importing them the other way round is circular
+    from botocore.auth import SIGNED_HEADERS_BLACKLIST, STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD
+    from botocore.exceptions import NoCredentialsError
 
     try:
         from botocore.crt import auth as crt_auth
     except ImportError:  # no awscrt: botocore signs in Python, unchanged
         return
-    from botocore.auth import SIGNED_HEADERS_BLACKLIST, STREAMING_UNSIGNED_PAYLOAD_TRAILER, UNSIGNED_PAYLOAD
-    from botocore.exceptions import NoCredentialsError
 
     header_signers = (crt_auth.CrtSigV4Auth, crt_auth.CrtS3SigV4Auth)
     originals = {cls: cls.add_auth for cls in header_signers}
@@ -454,8 +469,6 @@ def _patch_unchecked_signatures() -> None:
             return
         if self.credentials is None:
             raise NoCredentialsError()
-        from datetime import UTC, datetime
-
         existing_sha256 = self._get_existing_sha256(request)
         self._modify_request_before_signing(request)
         if self._is_streaming_checksum_payload(request):
@@ -531,13 +544,13 @@ def invoke_directly(parameters: dict[str, Any], region: str) -> dict[str, Any]:
 
 
 def _patch_direct_lambda_tasks() -> None:
-    from moto.core.models import botocore_stubber
     from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 
     original = lambda_eval_utils._invoke_lambda_function
 
     def _invoke_lambda_function(parameters: dict[str, Any], region: str, state_credentials: Any) -> Any:
-        if not botocore_stubber.enabled or not set(parameters) <= DIRECT_PARAMETERS or "FunctionName" not in parameters:
+        direct = _stubber().enabled and "FunctionName" in parameters and set(parameters) <= DIRECT_PARAMETERS
+        if not direct:
             return original(parameters, region, state_credentials)
         response = invoke_directly(parameters, region)
         response["Payload"] = lambda_eval_utils._from_payload(response["Payload"])
